@@ -1,0 +1,170 @@
+/**
+ * Configuration: a YAML file (config/config.yaml) validated at start, with
+ * environment overrides POLARISE_<SECTION>_<KEY>=value (for example
+ * POLARISE_NETWORK_PORT=9443 or POLARISE_DOCKER_DEFAULT_MEMORY=2g).
+ * An error names the key and what is wrong with it.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { parseMemory } from './units.js';
+import { isFailure } from './errors.js';
+
+const memory = z.string().superRefine((text, ctx) => {
+  try {
+    parseMemory(text, 'value');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: isFailure(err) ? err.message.replace(/^value: /, '') : String(err) });
+  }
+});
+
+const port = z.number().int().min(1).max(65535);
+
+const portRange = z
+  .string()
+  .regex(/^\d+-\d+$/, 'must look like "2200-2299"')
+  .transform((text) => {
+    const [first, last] = text.split('-').map(Number) as [number, number];
+    return { first, last };
+  })
+  .refine((r) => r.first >= 1024 && r.last <= 65535 && r.first <= r.last, 'must be a range within 1024-65535, low end first');
+
+const network = z.strictObject({
+  /** Address the gRPC server listens on. */
+  host: z.string().min(1).default('0.0.0.0'),
+  port: port.default(8443),
+  /** Host name renters are told to reach SSH endpoints on. */
+  advertise_host: z.string().min(1).default('127.0.0.1'),
+});
+
+const security = z.strictObject({
+  ca_cert: z.string().min(1).default('certs/dev/ca.crt'),
+  cert: z.string().min(1).default('certs/dev/miner.crt'),
+  key: z.string().min(1).default('certs/dev/miner.key'),
+});
+
+const docker = z.strictObject({
+  base_image: z.string().min(1).default('polarise/base:bookworm'),
+  container_prefix: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,30}$/, 'must be letters, digits, "_", "." or "-" (at most 31)')
+    .default('polarise-'),
+  default_memory: memory.default('1g'),
+  default_cpu_count: z.number().int().min(1).default(1),
+  pids_limit: z.number().int().min(16).default(512),
+  /** Memory and CPUs kept back for the host itself. */
+  host_reserve_memory: memory.default('1g'),
+  host_reserve_cpus: z.number().min(0).default(0),
+  /** Capacity multiplier; 1 means no overcommit. */
+  overcommit_ratio: z.number().min(1).max(16).default(1),
+});
+
+const ssh = z.strictObject({
+  port_range: portRange.default({ first: 2200, last: 2399 }),
+  host_key: z.string().min(1).default('var/miner/ssh_host_ed25519_key'),
+  /** Failed logins allowed per source address per window before it is refused. */
+  max_auth_failures: z.number().int().min(1).default(10),
+  auth_window_seconds: z.number().int().min(1).default(60),
+});
+
+const leases = z.strictObject({
+  default_seconds: z.number().int().min(1).default(3600),
+  max_seconds: z.number().int().min(1).default(7 * 86400),
+  reconcile_interval_seconds: z.number().min(0.1).default(5),
+});
+
+const challenge = z.strictObject({
+  default_duration_seconds: z.number().positive().default(300),
+  max_duration_seconds: z.number().positive().default(3600),
+  grace_seconds: z.number().min(0).default(2),
+  max_output_bytes: z.number().int().min(1024).default(32 * 1024 * 1024),
+});
+
+const metrics = z.strictObject({
+  enabled: z.boolean().default(false),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: port.default(9464),
+});
+
+export const configSchema = z.strictObject({
+  network: network.default(network.parse({})),
+  security: security.default(security.parse({})),
+  docker: docker.default(docker.parse({})),
+  ssh: ssh.default(ssh.parse({})),
+  leases: leases.default(leases.parse({})),
+  challenge: challenge.default(challenge.parse({})),
+  metrics: metrics.default(metrics.parse({})),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function scalar(text: string): unknown {
+  try {
+    return parseYaml(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Applies POLARISE_<SECTION>_<KEY> variables onto the parsed document. */
+export function applyEnvOverrides(doc: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const sections = Object.keys(configSchema.shape);
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('POLARISE_') || value === undefined) continue;
+    const rest = name.slice('POLARISE_'.length).toLowerCase();
+    const section = sections.find((s) => rest.startsWith(s + '_'));
+    if (!section) continue;
+    const key = rest.slice(section.length + 1);
+    const current = doc[section];
+    const target = current && typeof current === 'object' ? (current as Record<string, unknown>) : {};
+    // Memory sizes and ranges stay strings; numbers and booleans become typed.
+    const typed = scalar(value);
+    target[key] = typeof typed === 'number' && /memory|range/.test(key) ? value : typed;
+    doc[section] = target;
+  }
+  return doc;
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((k) => `${path ? path + '.' : ''}${k}: unknown key`).join('; ');
+  }
+  return `${path || '(top level)'}: ${issue.message}`;
+}
+
+/** Validates a parsed document; `source` names it in errors. */
+export function parseConfig(doc: unknown, source: string, env: NodeJS.ProcessEnv = {}): Config {
+  if (doc === null || doc === undefined) doc = {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${source}: the top level must be a mapping of sections`);
+  const result = configSchema.safeParse(applyEnvOverrides(doc as Record<string, unknown>, env));
+  if (!result.success) {
+    throw new ConfigError(`${source}: ${result.error.issues.map(describe).join('; ')}`);
+  }
+  return result.data;
+}
+
+/** Reads, parses and validates a YAML config file, then environment overrides. */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` line ${err.linePos[0].line}` : '';
+    throw new ConfigError(`${path}${where}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return parseConfig(doc, path, env);
+}
