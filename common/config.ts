@@ -32,7 +32,8 @@ const portRange = z
 const network = z.strictObject({
   /** Address the gRPC server listens on. */
   host: z.string().min(1).default('0.0.0.0'),
-  port: port.default(8443),
+  /** 0 picks a free port (it is logged). */
+  port: z.number().int().min(0).max(65535).default(8443),
   /** Host name renters are told to reach SSH endpoints on. */
   advertise_host: z.string().min(1).default('127.0.0.1'),
 });
