@@ -87,6 +87,49 @@ const metrics = z.strictObject({
   port: port.default(9464),
 });
 
+const minerTarget = z.strictObject({
+  /** How the miner is named in scores, logs and reports. */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"'),
+  /** host:port of the miner's gRPC server. */
+  address: z.string().regex(/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/, 'must be host:port'),
+  /** Name the miner's certificate is checked against, when not the host of address. */
+  server_name: z.string().min(1).optional(),
+});
+
+const validator = z.strictObject({
+  /** The validator's own client certificate (role validator) and the subnet CA. */
+  ca_cert: z.string().min(1).default('certs/dev/ca.crt'),
+  cert: z.string().min(1).default('certs/dev/validator-dev.crt'),
+  key: z.string().min(1).default('certs/dev/validator-dev.key'),
+  miners: z.array(minerTarget).default([{ name: 'local', address: 'localhost:8443' }]),
+  /** Seconds between rounds in daemon mode. */
+  interval_seconds: z.number().positive().default(300),
+  /** Miners challenged at once. */
+  concurrency: z.number().int().min(1).default(4),
+  /** What the validator rents from each miner and then verifies. */
+  cpu_count: z.number().int().min(1).default(1),
+  memory: memory.default('512m'),
+  /** Size of the memory challenge; must fit in `memory`. */
+  challenge_memory: memory.default('256m'),
+  /** Commit deadline = calibrated time x this factor (+ overhead). */
+  safety_factor: z.number().min(1.05).default(1.5),
+  database: z.string().min(1).default('var/validator.db'),
+  calibration: z.string().min(1).default('var/calibration.json'),
+  report: z.string().min(1).default('var/report.html'),
+  /** Score weights; normalised to sum to 1. */
+  weights: z
+    .strictObject({
+      compute: z.number().min(0).default(0.4),
+      memory: z.number().min(0).default(0.3),
+      rental: z.number().min(0).default(0.15),
+      metrics: z.number().min(0).default(0.15),
+    })
+    .default({ compute: 0.4, memory: 0.3, rental: 0.15, metrics: 0.15 })
+    .refine((w) => w.compute + w.memory + w.rental + w.metrics > 0, 'at least one weight must be above zero'),
+  /** Weight of the newest round in the moving average of scores. */
+  ema_alpha: z.number().gt(0).max(1).default(0.3),
+});
+
 export const configSchema = z.strictObject({
   network: network.default(network.parse({})),
   security: security.default(security.parse({})),
@@ -95,6 +138,7 @@ export const configSchema = z.strictObject({
   leases: leases.default(leases.parse({})),
   challenge: challenge.default(challenge.parse({})),
   metrics: metrics.default(metrics.parse({})),
+  validator: validator.default(validator.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;
