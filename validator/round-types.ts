@@ -1,0 +1,74 @@
+/** What one validation round produces for one miner: plain data, stored and shown. */
+
+export type Phase =
+  | 'allocate'
+  | 'ssh'
+  | 'upload'
+  | 'compute-commit'
+  | 'compute-open'
+  | 'memory-commit'
+  | 'memory-open'
+  | 'release'
+  | 'done'
+  | 'failed';
+
+export const PHASES: readonly Phase[] = [
+  'allocate',
+  'ssh',
+  'upload',
+  'compute-commit',
+  'compute-open',
+  'memory-commit',
+  'memory-open',
+  'release',
+  'done',
+];
+
+/** One live resource sample as streamed by the miner (evidence, not fact). */
+export interface SampleRecord {
+  phase: Phase;
+  elapsedUs: number;
+  cpuUsage: number;
+  cpuTimeNs: number;
+  memoryUsage: number;
+  memoryLimit: number;
+  pids: number;
+}
+
+/** Each in [0, 1]. A failed proof zeroes its component. */
+export interface ComponentScores {
+  compute: number;
+  memory: number;
+  rental: number;
+  metrics: number;
+}
+
+export type ComponentWeights = ComponentScores;
+
+export interface ChallengeRecord {
+  kind: 'compute' | 'memory';
+  step: 'commit' | 'open';
+  passed: boolean;
+  /** On the validator's clock. */
+  elapsedMs: number;
+  deadlineMs?: number;
+  findings: string[];
+  /** Parameters and figures worth keeping (seed prefix, n, size, rates...). */
+  details: Record<string, unknown>;
+  samples: SampleRecord[];
+}
+
+export interface MinerRoundResult {
+  miner: string;
+  address: string;
+  startedAt: Date;
+  finishedAt: Date;
+  claimed: { cpuCount: number; memoryBytes: number };
+  components: ComponentScores;
+  /** Weighted sum of the components for this round, in [0, 1]. */
+  roundScore: number;
+  findings: string[];
+  challenges: ChallengeRecord[];
+  /** Set when the round could not complete (miner down, refused, SSH broken...). */
+  error?: string;
+}
