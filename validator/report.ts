@@ -1,0 +1,286 @@
+/**
+ * The HTML report: one self-contained page (inline CSS and SVG, no script, no
+ * network) with the standing scores and weights, each miner's score history
+ * and, for its recent rounds, every challenge's CPU and memory series. All
+ * text from the store (miner names, errors, findings, details) is escaped.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { ChallengeRecord } from './round-types.js';
+import type { CurrentScore, ScorePoint, ScoreStore, StoredMinerRound, StoredRound } from './score-store.js';
+import { normaliseWeights } from './scoring.js';
+
+export interface ReportData {
+  generatedAt: Date;
+  scores: CurrentScore[];
+  /** Newest first. */
+  rounds: StoredRound[];
+  history: Map<string, ScorePoint[]>;
+}
+
+export interface ReportOptions {
+  /** How many recent rounds are shown in detail. */
+  rounds?: number;
+  now?: Date;
+}
+
+const MiB = 1024 * 1024;
+const COLORS = { cpu: '#d97706', memory: '#2563eb', limit: '#9ca3af', score: '#7c3aed', ema: '#059669' };
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const esc = (value: unknown): string => escapeHtml(String(value));
+const fixed3 = (x: number): string => x.toFixed(3);
+const anchor = (miner: string): string => `miner-${miner.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+
+/** Everything the report shows, read from the store. */
+export function reportData(store: ScoreStore, options: ReportOptions = {}): ReportData {
+  const scores = store.currentScores();
+  const rounds = store.recentRounds(options.rounds ?? 5);
+  const miners = new Set([...scores.map((s) => s.miner), ...rounds.flatMap((r) => r.miners.map((m) => m.miner))]);
+  return {
+    generatedAt: options.now ?? new Date(),
+    scores,
+    rounds,
+    history: new Map([...miners].map((m) => [m, store.scoreHistory(m)])),
+  };
+}
+
+/** Writes the report for `store` to `path` (parent folder created; replaced atomically). */
+export function writeReport(store: ScoreStore, path: string, options: ReportOptions = {}): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, renderReport(reportData(store, options)));
+  renameSync(temporary, path);
+}
+
+interface Series {
+  label: string;
+  color: string;
+  points: ReadonlyArray<readonly [number, number]>;
+  dashed?: boolean;
+  dots?: boolean;
+}
+
+interface ChartSpec {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: Series[];
+  xMin?: number;
+  xMax: number;
+  /** Where x is labelled; default five evenly spaced values. */
+  xTicks?: number[];
+  yMax: number;
+  xFormat?: (x: number) => string;
+  yFormat?: (y: number) => string;
+}
+
+/** Smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k) at or above x; 1 when x <= 0. */
+function niceCeil(x: number): number {
+  if (!(x > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(x));
+  return ([1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].find((m) => m * power >= x * (1 - 1e-9)) ?? 10) * power;
+}
+
+const trim = (x: number): string => String(Number(x.toPrecision(4)));
+
+/** A line chart as inline SVG: axes with ticks and labels, one polyline per series, a legend. */
+function lineChart(spec: ChartSpec): string {
+  const width = 460;
+  const height = 220;
+  const pad = { left: 58, right: 12, top: 28, bottom: 42 };
+  const plotW = width - pad.left - pad.right;
+  const plotH = height - pad.top - pad.bottom;
+  const xMin = spec.xMin ?? 0;
+  const xSpan = spec.xMax > xMin ? spec.xMax - xMin : 1;
+  const x = (v: number) => pad.left + ((v - xMin) / xSpan) * plotW;
+  const y = (v: number) => pad.top + plotH - (Math.min(v, spec.yMax) / spec.yMax) * plotH;
+  const xFormat = spec.xFormat ?? trim;
+  const yFormat = spec.yFormat ?? trim;
+  const ticks = [0, 0.25, 0.5, 0.75, 1];
+  const grid = ticks
+    .map((t) => {
+      const gy = y(t * spec.yMax).toFixed(1);
+      return `<line x1="${pad.left}" x2="${width - pad.right}" y1="${gy}" y2="${gy}" stroke="#e5e7eb"/><text x="${pad.left - 6}" y="${gy}" font-size="11" fill="#374151" text-anchor="end" dominant-baseline="middle">${esc(yFormat(t * spec.yMax))}</text>`;
+    })
+    .join('');
+  const xTicks = (spec.xTicks ?? ticks.map((t) => xMin + t * xSpan))
+    .map((value) => {
+      return `<text x="${x(value).toFixed(1)}" y="${pad.top + plotH + 16}" font-size="11" fill="#374151" text-anchor="middle">${esc(xFormat(value))}</text>`;
+    })
+    .join('');
+  const lines = spec.series
+    .filter((s) => s.points.length > 0)
+    .map((s) => {
+      const coords = s.points.map(([px, py]) => `${x(px).toFixed(1)},${y(py).toFixed(1)}`);
+      const line = `<polyline points="${coords.join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/>`;
+      const dots = s.dots ? coords.map((c) => `<circle cx="${c.split(',')[0]}" cy="${c.split(',')[1]}" r="3" fill="${s.color}"/>`).join('') : '';
+      return line + dots;
+    })
+    .join('');
+  const empty = spec.series.every((s) => s.points.length === 0)
+    ? `<text x="${pad.left + plotW / 2}" y="${pad.top + plotH / 2}" font-size="12" fill="#9ca3af" text-anchor="middle">no samples</text>`
+    : '';
+  const legend = spec.series
+    .map(
+      (s, i) =>
+        `<g transform="translate(${pad.left + i * 130},${12})"><line x1="0" x2="16" y1="0" y2="0" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/><text x="20" y="0" font-size="11" fill="#374151" dominant-baseline="middle">${esc(s.label)}</text></g>`,
+    )
+    .join('');
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" font-family="sans-serif">` +
+    `<title>${esc(spec.title)}</title>${grid}${xTicks}` +
+    `<line x1="${pad.left}" x2="${pad.left}" y1="${pad.top}" y2="${pad.top + plotH}" stroke="#6b7280"/>` +
+    `<line x1="${pad.left}" x2="${width - pad.right}" y1="${pad.top + plotH}" y2="${pad.top + plotH}" stroke="#6b7280"/>` +
+    `${lines}${empty}${legend}` +
+    `<text x="${pad.left + plotW / 2}" y="${height - 6}" font-size="12" fill="#111827" text-anchor="middle">${esc(spec.xLabel)}</text>` +
+    `<text transform="translate(14,${pad.top + plotH / 2}) rotate(-90)" font-size="12" fill="#111827" text-anchor="middle">${esc(spec.yLabel)}</text>` +
+    `</svg>`
+  );
+}
+
+function challengeCharts(ch: ChallengeRecord, claimedCpus: number): string {
+  const seconds = ch.samples.map((s) => s.elapsedUs / 1e6);
+  const xMax = niceCeil(Math.max(0, ...seconds, ch.elapsedMs / 1000));
+  const cpu = ch.samples.map((s) => [s.elapsedUs / 1e6, s.cpuUsage] as const);
+  const memory = ch.samples.map((s) => [s.elapsedUs / 1e6, s.memoryUsage / MiB] as const);
+  const limitMiB = Math.max(0, ...ch.samples.map((s) => s.memoryLimit / MiB));
+  const name = `${ch.kind} ${ch.step}`;
+  const cpuChart = lineChart({
+    title: `${name}: CPU`,
+    xLabel: 'time since start (s)',
+    yLabel: 'CPU (% of one core)',
+    xMax,
+    yMax: niceCeil(Math.max(100, claimedCpus * 100, ...cpu.map(([, v]) => v))),
+    yFormat: (v) => `${trim(v)}%`,
+    series: [
+      { label: 'CPU use', color: COLORS.cpu, points: cpu },
+      { label: `claimed (${claimedCpus} cores)`, color: COLORS.limit, dashed: true, points: cpu.length ? [[0, claimedCpus * 100], [xMax, claimedCpus * 100]] : [] },
+    ],
+  });
+  const memoryChart = lineChart({
+    title: `${name}: memory`,
+    xLabel: 'time since start (s)',
+    yLabel: 'memory (MiB)',
+    xMax,
+    yMax: niceCeil(Math.max(1, limitMiB, ...memory.map(([, v]) => v))),
+    series: [
+      { label: 'memory in use', color: COLORS.memory, points: memory },
+      { label: 'limit', color: COLORS.limit, dashed: true, points: limitMiB > 0 ? [[0, limitMiB], [xMax, limitMiB]] : [] },
+    ],
+  });
+  return cpuChart + memoryChart;
+}
+
+function findingsList(findings: readonly string[]): string {
+  return findings.length ? `<ul class="findings">${findings.map((f) => `<li>${esc(f)}</li>`).join('')}</ul>` : '';
+}
+
+function challengeSection(ch: ChallengeRecord, claimedCpus: number): string {
+  const deadline = ch.deadlineMs === undefined ? '' : ` (deadline ${Math.round(ch.deadlineMs)} ms)`;
+  const details = Object.keys(ch.details).length ? `<pre class="details">${esc(JSON.stringify(ch.details, null, 1))}</pre>` : '';
+  return (
+    `<figure class="challenge"><figcaption><b>${esc(ch.kind)} ${esc(ch.step)}</b> ` +
+    `<span class="${ch.passed ? 'pass' : 'fail'}">${ch.passed ? 'passed' : 'failed'}</span> ` +
+    `in ${Math.round(ch.elapsedMs)} ms${deadline} · ${ch.samples.length} samples</figcaption>` +
+    `<div class="charts">${challengeCharts(ch, claimedCpus)}</div>${findingsList(ch.findings)}${details}</figure>`
+  );
+}
+
+function componentsTable(r: StoredMinerRound): string {
+  const c = r.components;
+  return (
+    '<table><tr><th>round score</th><th>compute</th><th>memory</th><th>rental</th><th>metrics</th><th>EMA after</th><th>claimed</th></tr>' +
+    `<tr><td>${fixed3(r.roundScore)}</td><td>${fixed3(c.compute)}</td><td>${fixed3(c.memory)}</td><td>${fixed3(c.rental)}</td>` +
+    `<td>${fixed3(c.metrics)}</td><td>${fixed3(r.ema)}</td><td>${r.claimed.cpuCount} CPU, ${Math.round(r.claimed.memoryBytes / MiB)} MiB</td></tr></table>`
+  );
+}
+
+function minerRoundSection(r: StoredMinerRound, open: boolean): string {
+  const duration = ((r.finishedAt.getTime() - r.startedAt.getTime()) / 1000).toFixed(1);
+  const error = r.error ? ` · <span class="fail">${esc(r.error)}</span>` : '';
+  return (
+    `<details${open ? ' open' : ''}><summary>Round ${r.roundId} · ${esc(r.startedAt.toISOString())} · ${duration} s · score ${fixed3(r.roundScore)}${error}</summary>` +
+    componentsTable(r) +
+    (r.findings.length ? `<h4>Findings</h4>${findingsList(r.findings)}` : '') +
+    r.challenges.map((ch) => challengeSection(ch, r.claimed.cpuCount)).join('') +
+    '</details>'
+  );
+}
+
+/** Every round id when there are few, else five of them spread out. */
+function roundTicks(ids: readonly number[]): number[] {
+  if (ids.length <= 10) return [...ids];
+  return [0, 0.25, 0.5, 0.75, 1].map((t) => ids[Math.round(t * (ids.length - 1))]!);
+}
+
+function historyChart(miner: string, history: readonly ScorePoint[]): string {
+  const first = history[0]?.roundId ?? 0;
+  const last = history.at(-1)?.roundId ?? 1;
+  return lineChart({
+    title: `${miner}: score history`,
+    xLabel: 'round',
+    yLabel: 'score',
+    xMin: first === last ? first - 1 : first,
+    xMax: first === last ? last + 1 : last,
+    yMax: 1,
+    xTicks: roundTicks(history.map((h) => h.roundId)),
+    series: [
+      { label: 'round score', color: COLORS.score, dots: true, points: history.map((h) => [h.roundId, h.score] as const) },
+      { label: 'EMA', color: COLORS.ema, points: history.map((h) => [h.roundId, h.ema] as const) },
+    ],
+  });
+}
+
+function scoresTable(scores: readonly CurrentScore[]): string {
+  const weights = normaliseWeights(new Map(scores.map((s) => [s.miner, s.ema])));
+  const rows = scores
+    .map(
+      (s) =>
+        `<tr><td><a href="#${anchor(s.miner)}">${esc(s.miner)}</a></td><td>${fixed3(s.ema)}</td><td>${((weights.get(s.miner) ?? 0) * 100).toFixed(1)}%</td>` +
+        `<td>${s.rounds}</td><td>${fixed3(s.lastScore)}</td><td>${esc(s.lastRoundAt.toISOString())}</td></tr>`,
+    )
+    .join('');
+  return `<table class="scores"><tr><th>miner</th><th>EMA</th><th>weight</th><th>rounds</th><th>last score</th><th>last round</th></tr>${rows}</table>`;
+}
+
+const CSS = `
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1000px;padding:0 1rem;color:#111827;background:#fff}
+h1{font-size:1.5rem;margin-bottom:.2rem}h2{margin-top:2.5rem;border-bottom:1px solid #e5e7eb;padding-bottom:.3rem}
+.meta{color:#6b7280}table{border-collapse:collapse;margin:.6rem 0}th,td{border:1px solid #e5e7eb;padding:.25rem .6rem;text-align:right}
+th:first-child,td:first-child{text-align:left}th{background:#f9fafb}details{margin:.8rem 0;border:1px solid #e5e7eb;border-radius:6px;padding:.4rem .8rem}
+summary{cursor:pointer;font-weight:600}.pass{color:#047857}.fail{color:#b91c1c}.findings li{color:#92400e}
+figure.challenge{margin:.8rem 0;padding-top:.4rem;border-top:1px dashed #e5e7eb}.charts{display:flex;flex-wrap:wrap;gap:.5rem}
+pre.details{background:#f9fafb;padding:.4rem;font-size:12px;overflow:auto;max-height:10rem}
+svg text{font-family:system-ui,sans-serif}
+`;
+
+/** The whole page. */
+export function renderReport(data: ReportData): string {
+  const miners = [...data.history.keys()].sort();
+  const roundsOf = (miner: string) => data.rounds.flatMap((r) => r.miners.filter((m) => m.miner === miner));
+  const sections = miners
+    .map((miner) => {
+      const recent = roundsOf(miner);
+      const address = recent[0]?.address;
+      return (
+        `<section id="${anchor(miner)}"><h2>${esc(miner)}${address ? ` <small class="meta">${esc(address)}</small>` : ''}</h2>` +
+        `<h3>Score history</h3>${historyChart(miner, data.history.get(miner) ?? [])}` +
+        `<h3>Recent rounds</h3>${recent.length ? recent.map((r, i) => minerRoundSection(r, i === 0)).join('') : '<p class="meta">none in the recent rounds</p>'}` +
+        '</section>'
+      );
+    })
+    .join('');
+  return (
+    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">' +
+    `<title>Polarise validator report</title><style>${CSS}</style></head><body>` +
+    `<h1>Polarise validator report</h1><p class="meta">Generated ${esc(data.generatedAt.toISOString())} · ` +
+    `${data.rounds.length} recent round(s) shown · weights are each miner's share of the summed EMAs</p>` +
+    `<h2>Scores</h2>${data.scores.length ? scoresTable(data.scores) : '<p class="meta">No scores yet.</p>'}` +
+    sections +
+    '</body></html>\n'
+  );
+}
