@@ -1,0 +1,275 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { merkleLeaf, merklePathLength, merkleRootFromPath } from '../../common/challenge/hash.js';
+import {
+  MEM_BLOCK,
+  MIB,
+  firstBlock,
+  mixBlocks,
+  parentIndex,
+  walkBlockIndex,
+  walkInit,
+  walkStep,
+  words,
+} from '../../common/challenge/memfill.js';
+import type { ChallengeExecutor, ExecOutcome } from './executor.js';
+import { checkMemorySamples, type MetricsCheck } from './metrics-check.js';
+import { FieldReader, parseProbeOutput, proverCpuMs, type ProbeRecord } from './probe-output.js';
+
+export interface MemoryParams {
+  /** Walk steps in the timed open phase. */
+  steps: number;
+  /** Walk states committed every `interval` steps (a segment). */
+  interval: number;
+  /** Random segments the validator replays (plus segment 0). */
+  segmentChecks: number;
+  /** Random blocks whose derivation from their parents the validator checks. */
+  blockChecks: number;
+}
+
+export const DEFAULT_MEMORY: MemoryParams = { steps: 1 << 20, interval: 64, segmentChecks: 8, blockChecks: 16 };
+
+export interface MemoryPlan extends MemoryParams {
+  seed: string;
+  nonce: string;
+  sizeBytes: number;
+  blocks: number;
+}
+
+export function planMemory(sizeBytes: number, params: Partial<MemoryParams> = {}): MemoryPlan {
+  const p = { ...DEFAULT_MEMORY, ...params };
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < MIB || sizeBytes % MIB) throw new RangeError(`memory size ${sizeBytes} must be a positive multiple of 1 MiB`);
+  if (p.steps % p.interval) throw new RangeError('steps must be a multiple of interval');
+  return { ...p, seed: randomBytes(32).toString('hex'), nonce: randomBytes(32).toString('hex'), sizeBytes, blocks: sizeBytes / MEM_BLOCK };
+}
+
+const stateArgs = (dir?: string): string[] => (dir ? ['--state', dir] : []);
+
+export function memoryCommitArgv(probe: string, plan: MemoryPlan, stateDir?: string): string[] {
+  return [probe, 'mem', 'commit', '--seed', plan.seed, '--size', String(plan.sizeBytes), ...stateArgs(stateDir)];
+}
+
+export function memoryOpenArgv(probe: string, plan: MemoryPlan, stateDir?: string): string[] {
+  return [probe, 'mem', 'open', '--seed', plan.seed, '--nonce', plan.nonce, '--steps', String(plan.steps), '--interval', String(plan.interval), ...stateArgs(stateDir)];
+}
+
+export function memoryProveArgv(probe: string, plan: MemoryPlan, segments: number[], blocks: number[], stateDir?: string): string[] {
+  return [probe, 'mem', 'prove', '--seed', plan.seed, '--segments', segments.join(','), '--blocks', blocks.join(','), ...stateArgs(stateDir)];
+}
+
+export function memoryCleanArgv(probe: string, plan: MemoryPlan, stateDir?: string): string[] {
+  return [probe, 'mem', 'clean', '--seed', plan.seed, ...stateArgs(stateDir)];
+}
+
+/** Reads a proof blob front to back; running past its end is a finding, not a crash. */
+class ProofReader {
+  private at = 0;
+  constructor(private readonly buf: Buffer) {}
+  take(n: number): Buffer {
+    if (this.at + n > this.buf.length) throw new RangeError(`proof truncated at byte ${this.at} (needs ${n} more)`);
+    const out = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
+    return out;
+  }
+  path(leaves: number, index: number): Buffer[] {
+    const k = merklePathLength(leaves, index);
+    return Array.from({ length: k }, () => this.take(32));
+  }
+  get done(): boolean {
+    return this.at === this.buf.length;
+  }
+}
+
+function sameWords(a: Uint32Array, b: Uint32Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Replays walk segment j from its committed start state with Merkle-proven blocks. */
+export function verifySegment(plan: MemoryPlan, root: Buffer, traceRoot: Buffer, points: number, j: number, proof: Buffer): string | undefined {
+  try {
+    const r = new ProofReader(proof);
+    const start = r.take(64);
+    if (!merkleRootFromPath(merkleLeaf(start), j, points, r.path(points, j)).equals(traceRoot)) return `segment ${j}: start state not in the committed trace`;
+    const end = r.take(64);
+    if (!merkleRootFromPath(merkleLeaf(end), j + 1, points, r.path(points, j + 1)).equals(traceRoot)) return `segment ${j}: end state not in the committed trace`;
+    const s = words(start);
+    if (j === 0 && !sameWords(s, walkInit(Buffer.from(plan.nonce, 'hex'), root))) return 'segment 0: the walk does not start from the nonce';
+    for (let t = 0; t < plan.interval; t++) {
+      const idx = walkBlockIndex(s, plan.blocks);
+      const block = r.take(MEM_BLOCK);
+      if (!merkleRootFromPath(merkleLeaf(block), idx, plan.blocks, r.path(plan.blocks, idx)).equals(root))
+        return `segment ${j}: step ${t} used block ${idx}, which is not the committed one`;
+      walkStep(s, words(block));
+    }
+    if (!r.done) return `segment ${j}: trailing bytes in the proof`;
+    if (!sameWords(s, words(end))) return `segment ${j}: replaying the walk does not reach the committed state`;
+    return undefined;
+  } catch (e) {
+    return `segment ${j}: ${(e as Error).message}`;
+  }
+}
+
+/** Checks that block i is correctly derived: L[i] = G(L[i-1], L[parent], i) (L[0] from the seed). */
+export function verifyBlock(plan: MemoryPlan, root: Buffer, i: number, proof: Buffer): string | undefined {
+  try {
+    const r = new ProofReader(proof);
+    const readBlock = (index: number): Uint32Array | undefined => {
+      const b = r.take(MEM_BLOCK);
+      return merkleRootFromPath(merkleLeaf(b), index, plan.blocks, r.path(plan.blocks, index)).equals(root) ? words(b) : undefined;
+    };
+    const block = readBlock(i);
+    if (!block) return `block ${i}: not the committed block`;
+    let expected: Uint32Array;
+    if (i === 0) expected = firstBlock(Buffer.from(plan.seed, 'hex'));
+    else {
+      const prev = readBlock(i - 1);
+      if (!prev) return `block ${i}: its predecessor is not the committed block`;
+      const parent = parentIndex(prev, i);
+      const par = readBlock(parent);
+      if (!par) return `block ${i}: its parent ${parent} is not the committed block`;
+      expected = mixBlocks(prev, par, i);
+    }
+    if (!r.done) return `block ${i}: trailing bytes in the proof`;
+    return sameWords(block, expected) ? undefined : `block ${i}: not derived from the seed (committed data is not the challenge's fill)`;
+  } catch (e) {
+    return `block ${i}: ${(e as Error).message}`;
+  }
+}
+
+function pickDistinct(count: number, limit: number, always: number[] = []): number[] {
+  const set = new Set(always);
+  const want = Math.min(limit, count + always.length);
+  while (set.size < want) set.add(randomInt(limit));
+  return [...set].sort((a, b) => a - b);
+}
+
+export interface MemoryChallengeOptions {
+  probePath: string;
+  sizeBytes: number;
+  /** From the validator's calibration of the walk, never from the miner. */
+  openDeadlineMs: number;
+  commitTimeoutMs?: number;
+  params?: Partial<MemoryParams>;
+  stateDir?: string;
+}
+
+export interface MemoryResult {
+  passed: boolean;
+  findings: string[];
+  plan: MemoryPlan;
+  commitMs: number;
+  openMs: number;
+  openDeadlineMs: number;
+  proveMs: number;
+  verifyCpuMs: number;
+  segmentsChecked: number;
+  blocksChecked: number;
+  proverCpuMs?: number;
+  metrics: MetricsCheck;
+}
+
+function one(records: ProbeRecord[], type: string, phase: string, findings: string[]): ProbeRecord | undefined {
+  const found = records.filter((r) => r.type === type);
+  if (found.length !== 1) findings.push(`${phase}: expected one ${type} record, got ${found.length}`);
+  return found.length === 1 ? found[0] : undefined;
+}
+
+/** commit → open (timed, fresh nonce) → prove (segments and blocks picked after the trace) → verify. */
+export async function runMemoryChallenge(exec: ChallengeExecutor, o: MemoryChallengeOptions): Promise<MemoryResult> {
+  const plan = planMemory(o.sizeBytes, o.params);
+  const findings: string[] = [];
+  let verifyCpu = 0;
+  const result = (extra: Partial<MemoryResult>): MemoryResult => ({
+    passed: findings.length === 0,
+    findings,
+    plan,
+    commitMs: 0,
+    openMs: 0,
+    openDeadlineMs: o.openDeadlineMs,
+    proveMs: 0,
+    verifyCpuMs: verifyCpu,
+    segmentsChecked: 0,
+    blocksChecked: 0,
+    metrics: { status: 'no-samples', findings: [] },
+    ...extra,
+  });
+  const clean = (): Promise<ExecOutcome> => exec(memoryCleanArgv(o.probePath, plan, o.stateDir), { type: 'memory', timeoutMs: 30_000 });
+
+  const commit = await exec(memoryCommitArgv(o.probePath, plan, o.stateDir), { type: 'memory', timeoutMs: o.commitTimeoutMs ?? 120_000 });
+  const c = parseProbeOutput('mem commit', commit);
+  findings.push(...c.findings);
+  const read = new FieldReader('mem commit', findings);
+  const crec = one(c.records, 'mem-commit', 'mem commit', findings);
+  const root = crec && read.hex(crec, 'root', 32);
+  if (crec) {
+    read.int(crec, 'size', plan.sizeBytes, plan.sizeBytes);
+    read.int(crec, 'blocks', plan.blocks, plan.blocks);
+  }
+  if (!root || findings.length) {
+    await clean();
+    return result({ commitMs: commit.elapsedMs, passed: false });
+  }
+
+  const open = await exec(memoryOpenArgv(o.probePath, plan, o.stateDir), { type: 'memory', timeoutMs: Math.ceil(o.openDeadlineMs * 1.5) });
+  const metrics = checkMemorySamples([...commit.samples, ...open.samples], { filledBytes: plan.sizeBytes });
+  findings.push(...metrics.findings);
+  const op = parseProbeOutput('mem open', open);
+  findings.push(...op.findings);
+  if (open.elapsedMs > o.openDeadlineMs)
+    findings.push(`mem open: took ${Math.round(open.elapsedMs)} ms on the validator's clock, deadline ${Math.round(o.openDeadlineMs)} ms (${plan.steps} steps over ${plan.sizeBytes / MIB} MiB)`);
+  const orec = one(op.records, 'mem-open', 'mem open', findings);
+  const oread = new FieldReader('mem open', findings);
+  const points = plan.steps / plan.interval + 1;
+  const traceRoot = orec && oread.hex(orec, 'trace_root', 32);
+  if (orec) {
+    oread.int(orec, 'steps', plan.steps, plan.steps);
+    oread.int(orec, 'checkpoints', points, points);
+  }
+  if (!traceRoot || open.timedOut) {
+    await clean();
+    return result({ commitMs: commit.elapsedMs, openMs: open.elapsedMs, metrics, passed: false });
+  }
+
+  const segments = pickDistinct(plan.segmentChecks, points - 1, [0]);
+  const blocks = pickDistinct(plan.blockChecks, plan.blocks);
+  const prove = await exec(memoryProveArgv(o.probePath, plan, segments, blocks, o.stateDir), { type: 'memory', timeoutMs: 120_000 });
+  const cpu0 = process.cpuUsage();
+  const pr = parseProbeOutput('mem prove', prove);
+  findings.push(...pr.findings);
+  const pread = new FieldReader('mem prove', findings);
+  const segProofs = new Map<number, Buffer>();
+  const blockProofs = new Map<number, Buffer>();
+  for (const rec of pr.records) {
+    if (rec.type === 'mem-segment') {
+      const j = pread.int(rec, 'segment', 0, points - 2);
+      const proof = pread.base64(rec, 'proof');
+      if (j !== undefined && proof) segProofs.set(j, proof);
+    } else if (rec.type === 'mem-block') {
+      const i = pread.int(rec, 'index', 0, plan.blocks - 1);
+      const proof = pread.base64(rec, 'proof');
+      if (i !== undefined && proof) blockProofs.set(i, proof);
+    }
+  }
+  for (const j of segments) {
+    const proof = segProofs.get(j);
+    const problem = proof ? verifySegment(plan, root, traceRoot, points, j, proof) : `segment ${j}: no proof`;
+    if (problem) findings.push(`mem prove: ${problem}`);
+  }
+  for (const i of blocks) {
+    const proof = blockProofs.get(i);
+    const problem = proof ? verifyBlock(plan, root, i, proof) : `block ${i}: no proof`;
+    if (problem) findings.push(`mem prove: ${problem}`);
+  }
+  const used = process.cpuUsage(cpu0);
+  verifyCpu = (used.user + used.system) / 1000;
+  if (prove.exitCode !== 0) await clean();
+  const prover = [commit, open, prove].map((x) => proverCpuMs(parseProbeOutput('', x).records) ?? 0).reduce((a, b) => a + b, 0);
+  return result({
+    commitMs: commit.elapsedMs,
+    openMs: open.elapsedMs,
+    proveMs: prove.elapsedMs,
+    segmentsChecked: segments.length,
+    blocksChecked: blocks.length,
+    proverCpuMs: prover,
+    metrics,
+  });
+}

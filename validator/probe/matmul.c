@@ -1,0 +1,148 @@
+/* Seeded n×n matrix product mod p, blocked for the caches, exact integer
+ * arithmetic in doubles (an AVX2+FMA micro-kernel when the CPU has it). */
+#include "matmul.h"
+#include "chacha.h"
+#include "sha256.h"
+#include "util.h"
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR 6
+#define NR 8
+#define KC 256
+#define MC 120
+#define KSTEP 32 /* products summed before a reduction */
+
+void matrix_key(const uint8_t *seed, size_t seedlen, uint32_t worker, char tag, uint8_t key[32]) {
+  sha256_ctx c;
+  uint8_t w[4] = {(uint8_t)worker, (uint8_t)(worker >> 8), (uint8_t)(worker >> 16), (uint8_t)(worker >> 24)};
+  sha256_init(&c);
+  sha256_update(&c, "polarise/cpu/v1", 15);
+  sha256_update(&c, seed, seedlen);
+  sha256_update(&c, w, 4);
+  sha256_update(&c, &tag, 1);
+  sha256_final(&c, key);
+}
+
+void matrix_row(const uint8_t key[32], uint32_t n, uint32_t row, uint32_t *out) {
+  static const uint8_t nonce[12] = {0};
+  chacha20_stream(key, nonce, row * (n / 16), (uint8_t *)out, (size_t)n * 4);
+  for (uint32_t j = 0; j < n; j++) out[j] &= (1u << MATMUL_ENTRY_BITS) - 1; /* little-endian host */
+}
+
+typedef void (*micro_fn)(const double *ap, const double *bp, double *c, int ldc, int kc, double p, double pinv);
+
+static inline double reduce1(double x, double p, double pinv) {
+  x -= floor(x * pinv) * p;
+  x -= floor(x * pinv) * p;
+  return x;
+}
+
+static void micro_generic(const double *ap, const double *bp, double *c, int ldc, int kc, double p, double pinv) {
+  double acc[MR][NR];
+  for (int r = 0; r < MR; r++)
+    for (int j = 0; j < NR; j++) acc[r][j] = c[r * ldc + j];
+  for (int k0 = 0; k0 < kc; k0 += KSTEP) {
+    for (int k = k0; k < k0 + KSTEP; k++)
+      for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++) acc[r][j] += ap[k * MR + r] * bp[k * NR + j];
+    for (int r = 0; r < MR; r++)
+      for (int j = 0; j < NR; j++) acc[r][j] = reduce1(acc[r][j], p, pinv);
+  }
+  for (int r = 0; r < MR; r++)
+    for (int j = 0; j < NR; j++) c[r * ldc + j] = acc[r][j];
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256d reduce_avx(__m256d x, __m256d p, __m256d pinv) {
+  x = _mm256_fnmadd_pd(_mm256_floor_pd(_mm256_mul_pd(x, pinv)), p, x);
+  return _mm256_fnmadd_pd(_mm256_floor_pd(_mm256_mul_pd(x, pinv)), p, x);
+}
+
+__attribute__((target("avx2,fma"))) static void micro_avx2(const double *ap, const double *bp, double *c, int ldc, int kc,
+                                                            double p, double pinv) {
+  __m256d vp = _mm256_set1_pd(p), vi = _mm256_set1_pd(pinv);
+  __m256d c00 = _mm256_loadu_pd(c), c01 = _mm256_loadu_pd(c + 4);
+  __m256d c10 = _mm256_loadu_pd(c + ldc), c11 = _mm256_loadu_pd(c + ldc + 4);
+  __m256d c20 = _mm256_loadu_pd(c + 2 * ldc), c21 = _mm256_loadu_pd(c + 2 * ldc + 4);
+  __m256d c30 = _mm256_loadu_pd(c + 3 * ldc), c31 = _mm256_loadu_pd(c + 3 * ldc + 4);
+  __m256d c40 = _mm256_loadu_pd(c + 4 * ldc), c41 = _mm256_loadu_pd(c + 4 * ldc + 4);
+  __m256d c50 = _mm256_loadu_pd(c + 5 * ldc), c51 = _mm256_loadu_pd(c + 5 * ldc + 4);
+  for (int k0 = 0; k0 < kc; k0 += KSTEP) {
+    for (int k = k0; k < k0 + KSTEP; k++) {
+      const double *a = ap + k * MR;
+      __m256d b0 = _mm256_load_pd(bp + k * NR), b1 = _mm256_load_pd(bp + k * NR + 4), x;
+      x = _mm256_broadcast_sd(a);     c00 = _mm256_fmadd_pd(x, b0, c00); c01 = _mm256_fmadd_pd(x, b1, c01);
+      x = _mm256_broadcast_sd(a + 1); c10 = _mm256_fmadd_pd(x, b0, c10); c11 = _mm256_fmadd_pd(x, b1, c11);
+      x = _mm256_broadcast_sd(a + 2); c20 = _mm256_fmadd_pd(x, b0, c20); c21 = _mm256_fmadd_pd(x, b1, c21);
+      x = _mm256_broadcast_sd(a + 3); c30 = _mm256_fmadd_pd(x, b0, c30); c31 = _mm256_fmadd_pd(x, b1, c31);
+      x = _mm256_broadcast_sd(a + 4); c40 = _mm256_fmadd_pd(x, b0, c40); c41 = _mm256_fmadd_pd(x, b1, c41);
+      x = _mm256_broadcast_sd(a + 5); c50 = _mm256_fmadd_pd(x, b0, c50); c51 = _mm256_fmadd_pd(x, b1, c51);
+    }
+    c00 = reduce_avx(c00, vp, vi); c01 = reduce_avx(c01, vp, vi);
+    c10 = reduce_avx(c10, vp, vi); c11 = reduce_avx(c11, vp, vi);
+    c20 = reduce_avx(c20, vp, vi); c21 = reduce_avx(c21, vp, vi);
+    c30 = reduce_avx(c30, vp, vi); c31 = reduce_avx(c31, vp, vi);
+    c40 = reduce_avx(c40, vp, vi); c41 = reduce_avx(c41, vp, vi);
+    c50 = reduce_avx(c50, vp, vi); c51 = reduce_avx(c51, vp, vi);
+  }
+  _mm256_storeu_pd(c, c00); _mm256_storeu_pd(c + 4, c01);
+  _mm256_storeu_pd(c + ldc, c10); _mm256_storeu_pd(c + ldc + 4, c11);
+  _mm256_storeu_pd(c + 2 * ldc, c20); _mm256_storeu_pd(c + 2 * ldc + 4, c21);
+  _mm256_storeu_pd(c + 3 * ldc, c30); _mm256_storeu_pd(c + 3 * ldc + 4, c31);
+  _mm256_storeu_pd(c + 4 * ldc, c40); _mm256_storeu_pd(c + 4 * ldc + 4, c41);
+  _mm256_storeu_pd(c + 5 * ldc, c50); _mm256_storeu_pd(c + 5 * ldc + 4, c51);
+}
+
+static micro_fn pick_micro(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? micro_avx2 : micro_generic;
+}
+
+const char *matmul_kernel_name(void) { return pick_micro() == micro_avx2 ? "avx2-fma" : "generic"; }
+
+void matmul_run(matmul_job *job) {
+  const uint32_t n = job->n;
+  const double p = job->p, pinv = 1.0 / job->p;
+  micro_fn micro = pick_micro();
+  uint8_t ka[32], kb[32];
+  matrix_key(job->seed, job->seedlen, job->worker, 'A', ka);
+  matrix_key(job->seed, job->seedlen, job->worker, 'B', kb);
+
+  uint32_t *row = xmalloc((size_t)n * 4);
+  /* B packed: for each block of KC rows, panels of NR columns, each kc×NR. */
+  double *bp = xmalloc((size_t)n * n * sizeof(double));
+  for (uint32_t k = 0; k < n; k++) {
+    matrix_row(kb, n, k, row);
+    uint32_t k0 = k / KC * KC, kc = n - k0 < KC ? n - k0 : KC;
+    double *blk = bp + (size_t)k0 * n;
+    for (uint32_t j = 0; j < n; j++) blk[(size_t)(j / NR) * kc * NR + (k - k0) * NR + j % NR] = row[j];
+  }
+  double *a = xmalloc((size_t)n * n * sizeof(double));
+  for (uint32_t i = 0; i < job->rows; i++) {
+    matrix_row(ka, n, i, row);
+    for (uint32_t j = 0; j < n; j++) a[(size_t)i * n + j] = row[j];
+  }
+  double *ap = xmalloc((size_t)(MC + MR) * KC * sizeof(double));
+  double *cacc = xmalloc((size_t)(MC + MR) * n * sizeof(double));
+
+  for (uint32_t i0 = 0; i0 < job->rows; i0 += MC) {
+    uint32_t mc = job->rows - i0 < MC ? job->rows - i0 : MC;
+    memset(cacc, 0, (size_t)(MC + MR) * n * sizeof(double));
+    for (uint32_t k0 = 0; k0 < n; k0 += KC) {
+      uint32_t kc = n - k0 < KC ? n - k0 : KC;
+      uint32_t groups = (mc + MR - 1) / MR;
+      for (uint32_t r = 0; r < groups * MR; r++)
+        for (uint32_t k = 0; k < kc; k++)
+          ap[(r / MR) * kc * MR + k * MR + r % MR] = r < mc ? a[(size_t)(i0 + r) * n + k0 + k] : 0.0;
+      const double *blk = bp + (size_t)k0 * n;
+      for (uint32_t jp = 0; jp < n / NR; jp++)
+        for (uint32_t rg = 0; rg < groups; rg++)
+          micro(ap + (size_t)rg * kc * MR, blk + (size_t)jp * kc * NR, cacc + (size_t)rg * MR * n + jp * NR, (int)n, (int)kc,
+                p, pinv);
+    }
+    for (size_t x = 0; x < (size_t)mc * n; x++) job->c[(size_t)i0 * n + x] = (uint32_t)cacc[x];
+  }
+  free(row); free(bp); free(a); free(ap); free(cacc);
+}
