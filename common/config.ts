@@ -56,8 +56,14 @@ const docker = z.strictObject({
   /** Memory and CPUs kept back for the host itself. */
   host_reserve_memory: memory.default('1g'),
   host_reserve_cpus: z.number().min(0).default(0),
-  /** Capacity multiplier; 1 means no overcommit. */
+  /** CPUs promised per host CPU; 1 means no overcommit. Memory is never overcommitted. */
   overcommit_ratio: z.number().min(1).max(16).default(1),
+  /** Smallest memory an Allocate may ask for. */
+  min_memory: memory.default('32m'),
+  /** true: each allocation's own network has no route out (Docker "internal"); false: outbound NAT. */
+  internal_network: z.boolean().default(true),
+  /** GPUs this host may hand out through DeviceRequests (needs the NVIDIA container toolkit); 0 = none. */
+  gpu_count: z.number().int().min(0).default(0),
 });
 
 const ssh = z.strictObject({

@@ -4,8 +4,9 @@
  * There is no plaintext listener.
  */
 import {
+  experimental,
   Server,
-  ServerCredentials,
+  type ServerCredentials,
   status as Status,
   type ServerUnaryCall,
   type ServerWritableStream,
@@ -46,6 +47,8 @@ export interface TlsFiles {
   caCert: string;
   cert: string;
   key: string;
+  /** How often the files are read again, so certificates rotate without a restart. */
+  reloadMs?: number;
 }
 
 export interface MinerServerOptions {
@@ -64,21 +67,57 @@ export interface RunningServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-function serverCredentials(tls: TlsFiles): ServerCredentials {
-  const read = (path: string, what: string) => {
+interface WatchedCredentials {
+  credentials: ServerCredentials;
+  /** Resolves once the files have been read, so no handshake meets an empty context. */
+  loaded: Promise<void>;
+  close(): void;
+}
+
+function serverCredentials(tls: TlsFiles): WatchedCredentials {
+  // Fail at start with a clear message rather than on the first handshake.
+  for (const [path, what] of [
+    [tls.caCert, 'CA certificate (security.ca_cert)'],
+    [tls.cert, 'certificate (security.cert)'],
+    [tls.key, 'key (security.key)'],
+  ] as const) {
     try {
-      return readFileSync(path);
+      readFileSync(path);
     } catch (err) {
       throw new Error(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
+  }
+  // The files are watched: replaced certificates apply to new connections
+  // without a restart. requireClientCertificate: a client without a
+  // certificate signed by our CA fails the handshake and reaches no handler.
+  const files = new experimental.FileWatcherCertificateProvider({
+    caCertificateFile: tls.caCert,
+    certificateFile: tls.cert,
+    privateKeyFile: tls.key,
+    refreshIntervalMs: tls.reloadMs ?? 60_000,
+  });
+  let identity = false;
+  let ca = false;
+  let done: () => void = () => undefined;
+  const loaded = new Promise<void>((resolve) => (done = resolve));
+  const onIdentity = (update: unknown) => {
+    identity ||= Boolean(update);
+    if (identity && ca) done();
   };
-  // checkClientCertificate: a client without a certificate signed by our CA
-  // fails the TLS handshake and never reaches a handler.
-  return ServerCredentials.createSsl(
-    read(tls.caCert, 'CA certificate (security.ca_cert)'),
-    [{ cert_chain: read(tls.cert, 'certificate (security.cert)'), private_key: read(tls.key, 'key (security.key)') }],
-    true,
-  );
+  const onCa = (update: unknown) => {
+    ca ||= Boolean(update);
+    if (identity && ca) done();
+  };
+  files.addIdentityCertificateListener(onIdentity);
+  files.addCaCertificateListener(onCa);
+  return {
+    credentials: experimental.createCertificateProviderServerCredentials(files, files, true),
+    loaded,
+    close: () => {
+      files.removeIdentityCertificateListener(onIdentity);
+      files.removeCaCertificateListener(onCa);
+    },
+  };
 }
 
 function toServiceError(err: unknown, log: Logger, method: string): Partial<ServiceError> {
@@ -89,7 +128,7 @@ function toServiceError(err: unknown, log: Logger, method: string): Partial<Serv
 
 export async function startMinerServer(options: MinerServerOptions): Promise<RunningServer> {
   const { handlers, log } = options;
-  const server = new Server({ 'grpc.max_send_message_length': 64 * 1024 * 1024 });
+  const server = new Server({ 'grpc.max_send_message_length': 160 * 1024 * 1024 });
   const health = new HealthTable();
   const openStreams = new Set<AbortController>();
   let draining = false;
@@ -162,9 +201,13 @@ export async function startMinerServer(options: MinerServerOptions): Promise<Run
   server.addService(ReflectionV1Alpha, { serverReflectionInfo: reflectionHandler(index, services) });
 
   const address = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
+  const tls = serverCredentials(options.tls);
+  await tls.loaded;
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, serverCredentials(options.tls), (err, bound) => (err ? reject(err) : resolve(bound))),
+    server.bindAsync(address, tls.credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
   );
+  // The server's own listeners receive the certificates on the next tick.
+  await new Promise((resolve) => setImmediate(resolve));
   health.set('', Serving.SERVING);
   health.set(MINER_SERVICE, Serving.SERVING);
 
@@ -174,6 +217,7 @@ export async function startMinerServer(options: MinerServerOptions): Promise<Run
     health.setAll(Serving.NOT_SERVING);
     health.endWatches();
     for (const stream of openStreams) stream.abort(new Failure('unavailable', 'the miner is shutting down'));
+    tls.close();
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         log.warn('forcing shutdown: calls still open after the grace period', { graceMs });

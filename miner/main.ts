@@ -1,24 +1,35 @@
 /**
  * npm run miner [-- --config FILE]
- * Starts the miner's gRPC server (mutual TLS) with the configured services.
+ * Starts the miner: adopts the containers a previous run left, then serves
+ * MinerService (mutual TLS) with health and reflection, one SSH listener per
+ * allocation, and the lease reconciler.
  */
+import Docker from 'dockerode';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
+import { ChallengeRunner } from './challenge-runner.js';
+import { ContainerManager } from './container-manager.js';
 import { startMinerServer } from './grpc-server.js';
-import { unimplementedHandlers } from './unimplemented-handlers.js';
+import { MinerService } from './miner-service.js';
+import { blockHostAccess } from './host-firewall.js';
+import { Reconciler } from './reconciler.js';
+import { SshGateway } from './ssh-gateway.js';
+import { loadOrCreateHostKey } from './ssh-host-key.js';
 
 const USAGE = `Usage: npm run miner [-- --config FILE]
 
 Starts a Polarise miner: a gRPC server with mutual TLS on network.host:network.port
-serving polarise.v1.MinerService, grpc.health.v1.Health and server reflection.
+serving polarise.v1.MinerService, grpc.health.v1.Health and server reflection,
+and one SSH endpoint per allocation on ssh.port_range.
 
 Options:
   --config FILE   configuration file (default: config/config.yaml)
   --help          show this text
 
 Environment: POLARISE_<SECTION>_<KEY> overrides a config key, e.g. POLARISE_NETWORK_PORT=9443.
-Stop with SIGTERM or Ctrl-C: the miner drains open calls and keeps every lease.`;
+Stop with SIGTERM or Ctrl-C: the miner drains open calls and keeps every lease
+(containers keep running; the next start adopts them).`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -31,21 +42,73 @@ async function main(): Promise<void> {
   }
   const log = createLogger({ component: 'miner' });
   const config = loadConfig(values.config!);
+  const hostKey = loadOrCreateHostKey(config.ssh.host_key);
+  const docker = new Docker();
+  const manager = new ContainerManager(
+    docker,
+    {
+      image: config.docker.base_image,
+      instance: config.docker.container_prefix,
+      pidsLimit: config.docker.pids_limit,
+      internalNetwork: config.docker.internal_network,
+    },
+    log.child({ part: 'containers' }),
+  );
+  const gateway = new SshGateway(
+    docker,
+    {
+      host: config.network.host,
+      hostKey: hostKey.privateKey,
+      maxAuthFailures: config.ssh.max_auth_failures,
+      authWindowMs: config.ssh.auth_window_seconds * 1000,
+    },
+    log.child({ part: 'ssh' }),
+  );
+  const service = new MinerService({
+    config,
+    manager,
+    gateway,
+    hostKeyFingerprint: hostKey.fingerprint,
+    runner: new ChallengeRunner(docker, config.challenge, log.child({ part: 'challenge' })),
+    log,
+  });
+  const reconciler = new Reconciler(service, manager, config.leases.reconcile_interval_seconds * 1000, log.child({ part: 'reconciler' }));
+
+  // Adopt what a previous run left before serving, so that the first
+  // ListContainers is complete. Without Docker the miner still starts (and
+  // answers UNAVAILABLE); the reconciler adopts once Docker is back.
+  await blockHostAccess(log);
+  try {
+    const host = await service.hostResources();
+    if (!(await manager.imageExists())) log.warn('the base image is missing; run scripts/setup.sh', { image: config.docker.base_image });
+    await reconciler.reconcile();
+    log.info('adopted existing allocations', { count: service.registry.all().length, cpus: host.cpus, memoryBytes: host.memoryBytes });
+  } catch (err) {
+    log.error('Docker is not usable yet; will keep trying', { error: err instanceof Error ? err.message : String(err) });
+  }
+  reconciler.start();
+
   const server = await startMinerServer({
     host: config.network.host,
     port: config.network.port,
-    tls: { caCert: config.security.ca_cert, cert: config.security.cert, key: config.security.key },
-    handlers: unimplementedHandlers,
+    tls: {
+      caCert: config.security.ca_cert,
+      cert: config.security.cert,
+      key: config.security.key,
+      reloadMs: config.security.reload_seconds * 1000,
+    },
+    handlers: service,
     log,
   });
-  log.info('miner listening (mutual TLS)', { host: config.network.host, port: server.port });
+  log.info('miner listening (mutual TLS)', { host: config.network.host, port: server.port, sshHostKey: hostKey.fingerprint });
 
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info('shutting down', { signal });
-    void server.stop().then(() => {
+    log.info('shutting down; leases and containers stay', { signal });
+    reconciler.stop();
+    void Promise.all([server.stop(), service.close()]).then(() => {
       log.info('stopped');
       process.exit(0);
     });

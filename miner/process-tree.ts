@@ -1,0 +1,74 @@
+/**
+ * Ends what an SSH session started in a container. Every `docker exec`
+ * process is a session leader (its pid is its session id), so the processes
+ * to end are those of that session on the host, plus any descendants that
+ * started sessions of their own. The miner runs in the host's pid namespace
+ * as root, so it signals them directly (Docker cannot kill an exec).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+interface Proc {
+  pid: number;
+  ppid: number;
+  session: number;
+  /** Start time in clock ticks since boot: with the pid, names a process even if the pid is reused. */
+  start: string;
+}
+
+function readProcs(): Proc[] {
+  const out: Proc[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      // "pid (comm) state ppid pgrp session ..." — comm may hold spaces and parentheses.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.push({ pid: Number(entry), ppid: Number(fields[1]), session: Number(fields[3]), start: fields[19] ?? '' });
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return out;
+}
+
+/** The session led by `leader` and every descendant of its members. */
+function sessionMembers(leader: number, procs: Proc[], also: ReadonlySet<string> = new Set()): Proc[] {
+  const members = new Map<number, Proc>();
+  for (const p of procs) if (p.pid === leader || p.session === leader || also.has(`${p.pid}:${p.start}`)) members.set(p.pid, p);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const p of procs) {
+      if (!members.has(p.pid) && members.has(p.ppid)) {
+        members.set(p.pid, p);
+        grew = true;
+      }
+    }
+  }
+  return [...members.values()];
+}
+
+export function sessionProcesses(leader: number): number[] {
+  return sessionMembers(leader, readProcs()).map((p) => p.pid);
+}
+
+function signalAll(procs: Proc[], signal: NodeJS.Signals): void {
+  for (const p of procs) {
+    try {
+      process.kill(p.pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** SIGHUP (as a hung-up terminal would), then SIGKILL what is left after `graceMs`. */
+export function endSession(leader: number, graceMs = 1000): void {
+  if (!(leader > 1)) return;
+  const first = sessionMembers(leader, readProcs());
+  if (!first.length) return;
+  signalAll(first, 'SIGHUP');
+  signalAll(first, 'SIGCONT');
+  const seen = new Set(first.map((p) => `${p.pid}:${p.start}`));
+  setTimeout(() => signalAll(sessionMembers(leader, readProcs(), seen), 'SIGKILL'), graceMs).unref();
+}

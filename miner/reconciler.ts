@@ -1,0 +1,101 @@
+/**
+ * Keeps the miner's view and Docker in step. On start it adopts what the
+ * previous run left (ready containers get their SSH listener back on the
+ * port their label names, with the same credentials, and their expiry
+ * re-armed; half-created containers and orphaned networks are removed).
+ * While the miner runs it does the same every leases.reconcile_interval_seconds
+ * and reclaims expired leases (each lease also has its own timer; this is the
+ * backstop).
+ */
+import type { Logger } from '../common/logger.js';
+import { LABELS } from './container-labels.js';
+import type { ContainerManager } from './container-manager.js';
+import type { MinerService } from './miner-service.js';
+
+export class Reconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly service: MinerService,
+    private readonly manager: ContainerManager,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** One pass; concurrent calls share it. */
+  reconcile(): Promise<void> {
+    this.running ??= this.pass().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  start(): void {
+    const loop = () => {
+      if (this.stopped) return;
+      this.timer = setTimeout(() => {
+        this.reconcile()
+          .catch((err) => this.log.warn('reconcile failed', { error: err instanceof Error ? err.message : String(err) }))
+          .finally(loop);
+      }, this.intervalMs);
+      this.timer.unref();
+    };
+    loop();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private async pass(): Promise<void> {
+    const { registry } = this.service;
+    const listedAt = this.now();
+    const containers = await this.manager.listContainers();
+    const networks = await this.manager.listNetworks();
+    const seen = new Set<string>();
+
+    for (const c of containers) {
+      const baseName = c.pending ? c.dockerName.slice(0, -'.pending'.length) : c.dockerName;
+      seen.add(baseName);
+      const known = registry.byContainerName(baseName);
+      if (!known && (this.service.recentlyRemoved.get(baseName) ?? -Infinity) >= listedAt - 60_000) continue;
+      if (c.pending) {
+        if (known) continue; // being created right now
+        this.log.info('removing a half-created container', { container: c.dockerName });
+        await this.manager.removeContainer(c.id);
+        const network = c.labels[LABELS.network];
+        if (network) await this.manager.removeNetwork(network);
+        continue;
+      }
+      if (!known) {
+        await this.service.adopt(c);
+        continue;
+      }
+      if (known.state === 'ready') {
+        if (known.record.expiresAt.getTime() <= this.now()) {
+          await this.service.teardown(known, 'lease expired');
+        } else {
+          await this.service.ensureEndpoint(known);
+        }
+      } else if (known.state === 'removing' && !known.removal) {
+        await this.service.teardown(known, 'retrying removal').catch(() => undefined);
+      }
+    }
+
+    // Allocations whose container disappeared (removed behind the miner's back).
+    for (const a of registry.all()) {
+      if (seen.has(a.record.name) || a.state === 'pending' || (a.readyAt ?? 0) > listedAt) continue;
+      this.log.warn('container vanished; freeing its allocation', { container: a.record.name });
+      await this.service.teardown(a, 'container vanished').catch(() => undefined);
+    }
+
+    // Networks that no container and no allocation in progress uses.
+    for (const n of networks) {
+      if (seen.has(n.name) || registry.byContainerName(n.name)) continue;
+      this.log.info('removing an orphaned network', { network: n.name });
+      await this.manager.removeNetwork(n.id).catch((err) => this.log.warn('could not remove network', { network: n.name, error: String(err) }));
+    }
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The SSH host key (ed25519): made on first start, kept at ssh.host_key with
+ * mode 0600, so renters see the same fingerprint after a restart.
+ */
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import ssh2 from 'ssh2';
+
+export interface HostKey {
+  /** OpenSSH private key text. */
+  privateKey: string;
+  /** "SHA256:..." as OpenSSH prints it. */
+  fingerprint: string;
+}
+
+export function fingerprintOf(publicSsh: Buffer): string {
+  return 'SHA256:' + createHash('sha256').update(publicSsh).digest('base64').replace(/=+$/, '');
+}
+
+export function loadOrCreateHostKey(path: string): HostKey {
+  if (!existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'polarise-miner' });
+    writeFileSync(path, pair.private, { mode: 0o600, flag: 'wx' });
+    writeFileSync(path + '.pub', pair.public + '\n', { mode: 0o644 });
+  }
+  if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+  const privateKey = readFileSync(path, 'utf8');
+  const parsed = ssh2.utils.parseKey(privateKey);
+  if (parsed instanceof Error || Array.isArray(parsed)) {
+    throw new Error(`ssh.host_key ${path}: not a usable private key (${parsed instanceof Error ? parsed.message : 'several keys'})`);
+  }
+  return { privateKey, fingerprint: fingerprintOf(parsed.getPublicSSH()) };
+}
