@@ -42,6 +42,8 @@ const security = z.strictObject({
   ca_cert: z.string().min(1).default('certs/dev/ca.crt'),
   cert: z.string().min(1).default('certs/dev/miner.crt'),
   key: z.string().min(1).default('certs/dev/miner.key'),
+  /** How often the three files are read again: replaced certificates apply without a restart. */
+  reload_seconds: z.number().min(0.1).default(60),
 });
 
 const docker = z.strictObject({
@@ -84,7 +86,11 @@ const challenge = z.strictObject({
   default_duration_seconds: z.number().positive().default(300),
   max_duration_seconds: z.number().positive().default(3600),
   grace_seconds: z.number().min(0).default(2),
-  max_output_bytes: z.number().int().min(1024).default(32 * 1024 * 1024),
+  max_output_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+  /** Where samples come from: cgroup files when reachable, else Docker's stats API ("auto"), or one of them only. */
+  sampler: z.enum(['auto', 'cgroup', 'docker_stats']).default('auto'),
+  /** Live output (stream_output) that may wait for a slow client before the command's pipe is paused. */
+  live_output_buffer_bytes: z.number().int().min(4096).default(1024 * 1024),
 });
 
 const metrics = z.strictObject({
@@ -118,7 +124,7 @@ const validator = z.strictObject({
   /** Size of the memory challenge; must fit in `memory`. */
   challenge_memory: memory.default('256m'),
   /** Commit deadline = calibrated time x this factor (+ overhead). */
-  safety_factor: z.number().min(1.05).default(1.5),
+  safety_factor: z.number().min(1.05).default(1.7),
   database: z.string().min(1).default('var/validator.db'),
   calibration: z.string().min(1).default('var/calibration.json'),
   report: z.string().min(1).default('var/report.html'),
