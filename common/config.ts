@@ -96,7 +96,10 @@ const challenge = z.strictObject({
 const metrics = z.strictObject({
   enabled: z.boolean().default(false),
   host: z.string().min(1).default('127.0.0.1'),
-  port: port.default(9464),
+  /** The miner's endpoint; 0 picks a free port (it is logged). */
+  port: z.number().int().min(0).max(65535).default(9464),
+  /** The validator's endpoint (daemon mode). */
+  validator_port: z.number().int().min(0).max(65535).default(9465),
 });
 
 const minerTarget = z.strictObject({

@@ -25,6 +25,7 @@ import type { Identity } from '../common/identity.js';
 import { authorize, type MinerMethod } from './authorization.js';
 import type { EventSink, MinerHandlers } from './handlers.js';
 import { HealthTable, Serving } from './health.js';
+import type { MinerMetrics } from './miner-metrics.js';
 import { DescriptorIndex, reflectionHandler } from './reflection.js';
 
 const DESCRIPTOR_SET = fileURLToPath(new URL('../common/gen/polarise.binpb', import.meta.url));
@@ -57,6 +58,7 @@ export interface MinerServerOptions {
   tls: TlsFiles;
   handlers: MinerHandlers;
   log: Logger;
+  metrics?: MinerMetrics;
 }
 
 export interface RunningServer {
@@ -127,7 +129,11 @@ function toServiceError(err: unknown, log: Logger, method: string): Partial<Serv
 }
 
 export async function startMinerServer(options: MinerServerOptions): Promise<RunningServer> {
-  const { handlers, log } = options;
+  const { handlers, log, metrics } = options;
+  const observe = (method: string, code: Status, started: number) => {
+    metrics?.rpcs.inc({ method, code: Status[code] });
+    metrics?.rpcSeconds.observe({ method }, (performance.now() - started) / 1000);
+  };
   const server = new Server({ 'grpc.max_send_message_length': 160 * 1024 * 1024 });
   const health = new HealthTable();
   const openStreams = new Set<AbortController>();
@@ -148,10 +154,12 @@ export async function startMinerServer(options: MinerServerOptions): Promise<Run
           const response = await run(call.request, caller);
           callback(null, response);
           log.debug('rpc', { method, ms: Math.round(performance.now() - started) });
+          observe(method, Status.OK, started);
         } catch (err) {
           const e = toServiceError(err, log, method);
           log.info('rpc failed', { method, code: Status[e.code!], details: e.details });
           callback(e);
+          observe(method, e.code!, started);
         }
       })();
     };
@@ -174,20 +182,30 @@ export async function startMinerServer(options: MinerServerOptions): Promise<Run
             else call.once('drain', () => resolve());
           }),
       };
+      const started = performance.now();
       void (async () => {
+        let code = Status.OK;
         try {
           const caller = identify('runChallenge', call as ServerWritableStream<unknown, unknown>);
           openStreams.add(abort);
+          metrics?.activeChallenges.inc();
           await handlers.runChallenge(call.request, caller, sink);
           if (abort.signal.aborted && abort.signal.reason instanceof Failure && abort.signal.reason.kind === 'unavailable') {
-            call.emit('error', { code: Status.UNAVAILABLE, details: abort.signal.reason.message });
-          } else if (!call.cancelled) {
+            code = Status.UNAVAILABLE;
+            call.emit('error', { code, details: abort.signal.reason.message });
+          } else if (call.cancelled) {
+            code = Status.CANCELLED;
+          } else {
             call.end();
           }
         } catch (err) {
-          if (!call.cancelled) call.emit('error', toServiceError(err, log, 'runChallenge'));
+          const e = toServiceError(err, log, 'runChallenge');
+          code = e.code!;
+          log.info('rpc failed', { method: 'runChallenge', code: Status[code], details: e.details });
+          if (!call.cancelled) call.emit('error', e);
         } finally {
-          openStreams.delete(abort);
+          if (openStreams.delete(abort)) metrics?.activeChallenges.dec();
+          observe('runChallenge', code, started);
         }
       })();
     },

@@ -16,6 +16,8 @@ import { blockHostAccess } from './host-firewall.js';
 import { Reconciler } from './reconciler.js';
 import { SshGateway } from './ssh-gateway.js';
 import { loadOrCreateHostKey } from './ssh-host-key.js';
+import { MinerMetrics } from './miner-metrics.js';
+import { serveMetrics, type MetricsEndpoint } from '../common/metrics-http.js';
 
 const USAGE = `Usage: npm run miner [-- --config FILE]
 
@@ -43,6 +45,8 @@ async function main(): Promise<void> {
   const log = createLogger({ component: 'miner' });
   const config = loadConfig(values.config!);
   const hostKey = loadOrCreateHostKey(config.ssh.host_key);
+  // Capacity is read through `service`, created below.
+  const metrics = new MinerMetrics(() => service.capacity());
   const docker = new Docker();
   const manager = new ContainerManager(
     docker,
@@ -61,6 +65,11 @@ async function main(): Promise<void> {
       hostKey: hostKey.privateKey,
       maxAuthFailures: config.ssh.max_auth_failures,
       authWindowMs: config.ssh.auth_window_seconds * 1000,
+      observer: {
+        connected: () => metrics.sshSessions.inc(),
+        disconnected: () => metrics.sshSessions.dec(),
+        loginFailed: () => metrics.sshFailedLogins.inc(),
+      },
     },
     log.child({ part: 'ssh' }),
   );
@@ -88,6 +97,12 @@ async function main(): Promise<void> {
   }
   reconciler.start();
 
+  let metricsEndpoint: MetricsEndpoint | undefined;
+  if (config.metrics.enabled) {
+    metricsEndpoint = await serveMetrics(metrics.registry, config.metrics.host, config.metrics.port);
+    log.info('metrics endpoint (Prometheus text)', { url: `http://${config.metrics.host}:${metricsEndpoint.port}/metrics` });
+  }
+
   const server = await startMinerServer({
     host: config.network.host,
     port: config.network.port,
@@ -99,6 +114,7 @@ async function main(): Promise<void> {
     },
     handlers: service,
     log,
+    metrics,
   });
   log.info('miner listening (mutual TLS)', { host: config.network.host, port: server.port, sshHostKey: hostKey.fingerprint });
 
@@ -108,7 +124,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('shutting down; leases and containers stay', { signal });
     reconciler.stop();
-    void Promise.all([server.stop(), service.close()]).then(() => {
+    void Promise.all([server.stop(), service.close(), metricsEndpoint?.close()]).then(() => {
       log.info('stopped');
       process.exit(0);
     });

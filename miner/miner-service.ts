@@ -26,7 +26,8 @@ import { parseAllocationRequest, type AllocationSpec } from './allocation-reques
 import { AllocationRegistry, type Allocation } from './allocation-registry.js';
 import { isOperator } from './authorization.js';
 import { bridgeName } from './host-firewall.js';
-import { checkFits, pickCpuset, type CapacityPolicy, type HostResources } from './capacity.js';
+import { checkFits, pickCpuset, remaining, type CapacityPolicy, type HostResources } from './capacity.js';
+import type { CapacitySnapshot } from './miner-metrics.js';
 import type { ChallengeTarget } from './challenge-runner.js';
 import { PENDING_SUFFIX, recordFromLabels, type AllocationRecord } from './container-labels.js';
 import type { ContainerManager, ManagedContainer } from './container-manager.js';
@@ -84,6 +85,19 @@ export class MinerService implements MinerHandlers {
   async hostResources(): Promise<HostResources> {
     this.host ??= await this.deps.manager.hostResources();
     return this.host;
+  }
+
+  /** What is allocated and what is left, derived from the managed containers. */
+  async capacity(): Promise<CapacitySnapshot> {
+    const host = await this.hostResources();
+    const left = remaining(host, this.policy, this.registry.holdings());
+    return {
+      allocations: this.registry.all().length,
+      cpusUsed: left.totalCpus - left.cpus,
+      cpusTotal: left.totalCpus,
+      memoryUsedBytes: left.totalMemoryBytes - left.memoryBytes,
+      memoryTotalBytes: left.totalMemoryBytes,
+    };
   }
 
   // ---- Allocate ---------------------------------------------------------

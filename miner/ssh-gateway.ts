@@ -19,6 +19,14 @@ export interface GatewayOptions {
   hostKey: string;
   maxAuthFailures: number;
   authWindowMs: number;
+  /** Told of every connection opened and closed, and of every refused login (metrics). */
+  observer?: GatewayObserver;
+}
+
+export interface GatewayObserver {
+  connected(): void;
+  disconnected(): void;
+  loginFailed(): void;
 }
 
 /** Who may log in through one endpoint, and where sessions go. */
@@ -115,6 +123,7 @@ export class SshGateway {
   private onConnection(endpoint: SshEndpoint, client: Connection, ip: string, remotePort: number): void {
     const log = this.log.child({ sshPort: endpoint.port, remote: ip });
     endpoint.connections.add(client);
+    this.options.observer?.connected();
     // Interactive traffic: without TCP_NODELAY every round trip of the
     // handshake waits on Nagle and delayed ACKs (about 40 ms each).
     (client as unknown as { _sock?: { setNoDelay?: (on: boolean) => void } })._sock?.setNoDelay?.(true);
@@ -123,6 +132,7 @@ export class SshGateway {
     const refuse = (ctx: AuthContext) => {
       tries++;
       this.throttle.recordFailure(ip);
+      this.options.observer?.loginFailed();
       ctx.reject(['publickey', 'password']);
       if (tries >= MAX_TRIES_PER_CONNECTION || this.throttle.isBlocked(ip)) client.end();
     };
@@ -131,6 +141,7 @@ export class SshGateway {
     const sessions: SessionHandle[] = [];
     client.on('close', () => {
       endpoint.connections.delete(client);
+      this.options.observer?.disconnected();
       for (const s of sessions) s.end();
     });
     client.on('authentication', (ctx) => {

@@ -39,7 +39,9 @@ if ! docker info >/dev/null 2>&1; then
   fi
   is_root || die "no Docker engine is running and starting one needs root: run 'sudo dockerd &' (or 'sudo systemctl start docker') and try again"
   step "starting dockerd (log: $VAR/dockerd.log)"
-  nohup dockerd >"$VAR/dockerd.log" 2>&1 &
+  # Each allocation gets a network of its own: small subnets from a large
+  # pool, or Docker's defaults run out after about 30 networks.
+  nohup dockerd --default-address-pool base=10.210.0.0/16,size=28 >"$VAR/dockerd.log" 2>&1 &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || die "dockerd did not start within 30 s; see $VAR/dockerd.log"
 fi

@@ -1,0 +1,85 @@
+/**
+ * A validation round over every configured miner: bounded concurrency,
+ * results stored, EMA scores and normalised weights computed.
+ */
+import type { Config } from '../common/config.js';
+import { parseMemory } from '../common/units.js';
+import { DEFAULT_DEADLINES, type Calibration } from './challenges/calibration.js';
+import type { LiveView, ScoreRow } from './live-view.js';
+import { runMinerRound, type RoundSettings } from './round.js';
+import type { MinerRoundResult } from './round-types.js';
+import type { ScoreStore } from './score-store.js';
+import { normaliseWeights } from './scoring.js';
+import type { ValidatorMetrics } from './validator-metrics.js';
+
+export interface RoundOutcome {
+  roundId: number;
+  results: MinerRoundResult[];
+  table: ScoreRow[];
+}
+
+export function roundSettings(config: Config, calibration: Calibration, probeBinary: string): RoundSettings {
+  const v = config.validator;
+  return {
+    tls: { caCert: v.ca_cert, cert: v.cert, key: v.key },
+    probeBinary,
+    calibration,
+    deadlines: { ...DEFAULT_DEADLINES, computeSafetyFactor: v.safety_factor },
+    cpuCount: v.cpu_count,
+    memory: v.memory,
+    memoryBytes: parseMemory(v.memory, 'validator.memory'),
+    challengeMemoryBytes: parseMemory(v.challenge_memory, 'validator.challenge_memory'),
+    weights: v.weights,
+  };
+}
+
+/** Runs `tasks` with at most `limit` at once, keeping their order in the result. */
+async function bounded<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  return results;
+}
+
+export async function runValidationRound(
+  config: Config,
+  settings: RoundSettings,
+  store: ScoreStore,
+  view: LiveView,
+  signal?: AbortSignal,
+  metrics?: ValidatorMetrics,
+): Promise<RoundOutcome> {
+  const roundId = store.startRound(new Date());
+  const results = await bounded(
+    config.validator.concurrency,
+    config.validator.miners.map((miner) => async () => {
+      const result = await runMinerRound(miner, settings, { phase: (m, p, d) => view.phase(m, p, d), sample: (m, s) => view.sample(m, s) }, signal);
+      store.recordMinerRound(roundId, result, config.validator.ema_alpha);
+      metrics?.minerRound(result);
+      view.minerDone(result);
+      return result;
+    }),
+  );
+  store.finishRound(roundId, new Date());
+  const scores = store.currentScores();
+  const weights = normaliseWeights(new Map(scores.map((s) => [s.miner, s.ema])));
+  const table: ScoreRow[] = scores.map((s) => {
+    const result = results.find((r) => r.miner === s.miner);
+    return {
+      miner: s.miner,
+      roundScore: result?.roundScore,
+      components: result?.components,
+      ema: s.ema,
+      weight: weights.get(s.miner) ?? 0,
+      error: result?.error,
+    };
+  });
+  metrics?.scores(table);
+  return { roundId, results, table };
+}
