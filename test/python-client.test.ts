@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startMiner, type MinerProcess } from './support/miner-process.js';
+import { countResources, removeResources } from './support/docker.js';
 
 const run = promisify(execFile);
 const PYTHON = '/usr/bin/python3'; // Debian's, which has python3-grpcio
@@ -20,6 +21,7 @@ describe('a client in another language (Python, generated from proto/)', () => {
   });
   after(async () => {
     await miner?.stop();
+    if (miner) await removeResources(miner.prefix);
   });
 
   const python = (client: { cert: string; key: string }, ...args: string[]) =>
@@ -32,6 +34,16 @@ describe('a client in another language (Python, generated from proto/)', () => {
   it('calls the miner over mutual TLS (health)', async () => {
     const { stdout } = await python(miner.pki.client('validator'), 'health');
     expect(stdout.trim()).to.equal('SERVING');
+  });
+
+  it('runs the example end to end: allocate, stream a challenge with live samples, release', async () => {
+    const { stdout } = await python(miner.pki.client('renter'), 'demo');
+    expect(stdout).to.match(/^allocated \S+ \(\w{12}\); ssh root@127\.0\.0\.1 -p \d+$/m);
+    const samples = stdout.split('\n').filter((l) => l.startsWith('sample '));
+    expect(samples.length, stdout).to.be.at.least(10);
+    expect(stdout).to.match(/^result status=CHALLENGE_STATUS_COMPLETED exit_code=0 output='done'$/m);
+    expect(stdout).to.match(/^released \w{12}$/m);
+    expect((await countResources(miner.prefix)).containers).to.equal(0);
   });
 
   it('is refused with a certificate from another CA', async () => {
