@@ -20,14 +20,16 @@ describe('probe CLI', function () {
   const bad: [string, string[], RegExp][] = [
     ['no command', [], /usage: probe/],
     ['unknown command', ['gpu'], /unknown command 'gpu'/],
-    ['missing seed', ['cpu', 'commit', '--n', '64', '--workers', '1', '--modulus', '65537'], /missing required option --seed/],
-    ['short seed', ['cpu', 'commit', '--seed', 'abcd', '--n', '64', '--workers', '1', '--modulus', '65537'], /--seed: expected 16 to 64 bytes/],
-    ['non-hex seed', ['cpu', 'commit', '--seed', 'zz'.repeat(16), '--n', '64', '--workers', '1', '--modulus', '65537'], /not hexadecimal/],
-    ['n not a multiple of 32', ['cpu', 'commit', '--seed', SEED, '--n', '100', '--workers', '1', '--modulus', '65537'], /not a multiple of 32/],
-    ['composite modulus', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '1', '--modulus', '65536'], /not prime/],
-    ['modulus too large', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '1', '--modulus', '16777259'], /out of range/],
-    ['zero workers', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '0', '--modulus', '65537'], /out of range/],
-    ['negative number', ['cpu', 'commit', '--seed', SEED, '--n', '-64', '--workers', '1', '--modulus', '65537'], /not a decimal integer/],
+    ['missing seed', ['cpu', 'commit', '--n', '64', '--workers', '1', '--modulus', '65537', '--factors', '2'], /missing required option --seed/],
+    ['short seed', ['cpu', 'commit', '--seed', 'abcd', '--n', '64', '--workers', '1', '--modulus', '65537', '--factors', '2'], /--seed: expected 16 to 64 bytes/],
+    ['non-hex seed', ['cpu', 'commit', '--seed', 'zz'.repeat(16), '--n', '64', '--workers', '1', '--modulus', '65537', '--factors', '2'], /not hexadecimal/],
+    ['n not a multiple of 32', ['cpu', 'commit', '--seed', SEED, '--n', '100', '--workers', '1', '--modulus', '65537', '--factors', '2'], /not a multiple of 32/],
+    ['composite modulus', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '1', '--modulus', '65536', '--factors', '2'], /not prime/],
+    ['modulus too large', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '1', '--modulus', '16777259', '--factors', '2'], /out of range/],
+    ['missing factors', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '1', '--modulus', '65537'], /missing required option --factors/],
+    ['too many factors', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '1', '--modulus', '65537', '--factors', '5'], /--factors: 5 is out of range/],
+    ['zero workers', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '0', '--modulus', '65537', '--factors', '2'], /out of range/],
+    ['negative number', ['cpu', 'commit', '--seed', SEED, '--n', '-64', '--workers', '1', '--modulus', '65537', '--factors', '2'], /not a decimal integer/],
     ['unknown option', ['cpu', 'open', '--seed', SEED, '--verbose', '1'], /unknown option --verbose/],
     ['option twice', ['cpu', 'open', '--seed', SEED, '--seed', SEED], /given twice/],
     ['size not MiB', ['mem', 'commit', '--seed', SEED, '--size', '1000'], /out of range|multiple of 1 MiB/],
@@ -49,7 +51,7 @@ describe('probe CLI', function () {
   });
 
   it('prints JSON lines and leaves no state after cpu open and mem prove', () => {
-    const c = run('cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '2', '--modulus', '65537', '--state', state);
+    const c = run('cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '2', '--modulus', '65537', '--factors', '3', '--state', state);
     expect(c.status).to.equal(0);
     const recs = c.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(recs.map((r) => r.type)).to.deep.equal(['cpu-commit', 'cpu-commit', 'cpu-commit-done', 'rusage']);

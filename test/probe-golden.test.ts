@@ -5,15 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chacha20Stream } from '../common/challenge/chacha.js';
 import { merkleLeaf, merkleRoot, sha256 } from '../common/challenge/hash.js';
-import { matMulMod, seededMatrix } from '../common/challenge/matrix.js';
+import { chainProductMod, encodeU24, seededMatrix } from '../common/challenge/matrix.js';
 import { MEM_BLOCK, fillBlocks, walkBlockIndex, walkInit, walkStep, wordBytes } from '../common/challenge/memfill.js';
 import { buildProbe, probePath } from './fixtures/probe-executors.js';
 
 interface Golden {
   sha256: { hex: string; digest: string }[];
   chacha20: { key: string; nonce: string; counter: number; length: number; stream: string }[];
-  matrixRow: { seed: string; n: number; worker: number; matrix: 'A' | 'B'; row: number; first: number[]; sha256: string }[];
-  cpuCommit: { seed: string; n: number; workers: number; modulus: number; roots: string[] }[];
+  matrixRow: { seed: string; n: number; worker: number; matrix: number; row: number; first: number[]; sha256: string }[];
+  cpuCommit: { seed: string; n: number; workers: number; modulus: number; factors: number; roots: string[] }[];
   memBlock: { seed: string; index: number; parent: number; sha256: string }[];
   memCommit: { seed: string; size: number; root: string }[];
   memWalk: { seed: string; size: number; nonce: string; steps: number; interval: number; traceRoot: string; final: string }[];
@@ -59,27 +59,23 @@ describe('golden vectors: C probe and TypeScript verifier agree', function () {
       const row = m.subarray(v.row * v.n, (v.row + 1) * v.n);
       expect(Array.from(row.subarray(0, 4))).to.deep.equal(v.first);
       expect(hex(sha256(Buffer.from(row.buffer, row.byteOffset, row.byteLength)))).to.equal(v.sha256);
-      const c = probe('vector', 'matrix-row', '--seed', v.seed, '--n', String(v.n), '--worker', String(v.worker), '--matrix', v.matrix, '--row', String(v.row));
+      const c = probe('vector', 'matrix-row', '--seed', v.seed, '--n', String(v.n), '--worker', String(v.worker), '--matrix', String(v.matrix), '--row', String(v.row));
+      expect(c[0]!.first).to.deep.equal(v.first);
       expect(c[0]!.sha256).to.equal(v.sha256);
     }
   });
 
-  it('cpu commit roots: the probe kernel equals a naive product mod p', () => {
+  it('cpu commit roots: the probe kernel equals a naive chain of products mod p', () => {
     for (const v of golden.cpuCommit) {
       const seed = Buffer.from(v.seed, 'hex');
       for (let w = 0; w < v.workers; w++) {
-        const c = matMulMod(seededMatrix(seed, w, 'A', v.n), seededMatrix(seed, w, 'B', v.n), v.n, v.modulus);
-        const leaves = [];
-        for (let i = 0; i < v.n; i++) {
-          const row = Buffer.alloc(3 * v.n);
-          for (let j = 0; j < v.n; j++) row.writeUIntLE(c[i * v.n + j]!, 3 * j, 3);
-          leaves.push(merkleLeaf(row));
-        }
-        expect(hex(merkleRoot(leaves)), `TS worker ${w}`).to.equal(v.roots[w]);
+        const enc = encodeU24(chainProductMod(seed, w, v.factors, v.n, v.modulus));
+        const leaves = Array.from({ length: v.n }, (_, i) => merkleLeaf(enc.subarray(3 * v.n * i, 3 * v.n * (i + 1))));
+        expect(hex(merkleRoot(leaves)), `TS worker ${w}, ${v.factors} factors`).to.equal(v.roots[w]);
       }
-      const recs = probe('cpu', 'commit', '--seed', v.seed, '--n', String(v.n), '--workers', String(v.workers), '--modulus', String(v.modulus), '--state', state);
+      const recs = probe('cpu', 'commit', '--seed', v.seed, '--n', String(v.n), '--workers', String(v.workers), '--modulus', String(v.modulus), '--factors', String(v.factors), '--state', state);
       probe('cpu', 'open', '--seed', v.seed, '--state', state);
-      expect(recs.filter((r) => r.type === 'cpu-commit').map((r) => r.root)).to.deep.equal(v.roots);
+      expect(recs.filter((r) => r.type === 'cpu-commit').map((r) => r.root), `probe, ${v.factors} factors`).to.deep.equal(v.roots);
     }
   });
 

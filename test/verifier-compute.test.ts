@@ -1,7 +1,17 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { merkleLeaf, merkleRoot } from '../common/challenge/hash.js';
-import { matMulMod, seededMatrix } from '../common/challenge/matrix.js';
+import {
+  chainMatVec,
+  chainProductMod,
+  encodeU24,
+  matVecMod,
+  matrixKey,
+  seededMatVec,
+  seededMatrix,
+  u24RowDot,
+} from '../common/challenge/matrix.js';
+import { matVecKernels } from '../common/challenge/matvec-wasm.js';
 import {
   parseComputeCommit,
   planCompute,
@@ -16,19 +26,15 @@ const outcome = (stdout: string, extra: Partial<ExecOutcome> = {}): ExecOutcome 
   exitCode: 0, stdout, stderr: '', samples: [], elapsedMs: 10, timedOut: false, ...extra,
 });
 
-function encode(c: Uint32Array, n: number): Buffer {
-  const b = Buffer.alloc(3 * n * n);
-  for (let x = 0; x < n * n; x++) b.writeUIntLE(c[x]!, 3 * x, 3);
-  return b;
-}
+const encode = (c: Uint32Array, _n: number): Buffer => encodeU24(c);
 const rowsRoot = (enc: Buffer, n: number): Buffer =>
   merkleRoot(Array.from({ length: n }, (_, i) => merkleLeaf(enc.subarray(3 * n * i, 3 * n * (i + 1)))));
 
 describe('verifier: compute challenge (local prover)', function () {
   this.timeout(120_000);
   before(() => buildProbe());
-  const run = (variant: string, cores: number, n = 512) =>
-    runComputeChallenge(localExecutor, { probePath: probePath(variant), claimedCores: cores, deadlineMs: 60_000, expectedCpuSeconds: 0, params: { n } });
+  const run = (variant: string, cores: number, n = 512, factors = 3) =>
+    runComputeChallenge(localExecutor, { probePath: probePath(variant), claimedCores: cores, deadlineMs: 60_000, expectedCpuSeconds: 0, params: { n, factors } });
 
   for (const cores of [1, 2])
     it(`an honest prover passes with ${cores} worker(s)`, async () => {
@@ -37,6 +43,13 @@ describe('verifier: compute challenge (local prover)', function () {
       expect(r.passed).to.equal(true);
       expect(r.verifiedWorkers).to.equal(cores);
     });
+
+  it('an honest prover passes with 2 and 4 factors, and n not a multiple of 128', async () => {
+    for (const [n, factors] of [[256, 2], [160, 4], [544, 3]] as const) {
+      const r = await run('probe', 1, n, factors);
+      expect(r.findings, `n=${n} factors=${factors}`).to.deep.equal([]);
+    }
+  });
 
   it('catches a prover that computed only half the rows of C (5 of 5 runs)', async () => {
     for (let i = 0; i < 5; i++) {
@@ -57,8 +70,9 @@ describe('verifier: compute challenge (local prover)', function () {
   it('Freivalds alone rejects half-garbage and one-entry C in 2000 of 2000 fresh vectors', () => {
     const plan = { ...planCompute(1, { n: 64 }), freivaldsRounds: 1 };
     const seed = Buffer.from(plan.seed, 'hex');
-    const good = matMulMod(seededMatrix(seed, 0, 'A', 64), seededMatrix(seed, 0, 'B', 64), 64, plan.modulus);
+    const good = chainProductMod(seed, 0, plan.factors, 64, plan.modulus);
     expect(verifyWorker(plan, 0, rowsRoot(encode(good, 64), 64), encode(good, 64))).to.deep.equal([]);
+    expect(verifyWorker(plan, 0, rowsRoot(encode(good, 64), 64), encode(good, 64), false)).to.deep.equal([]);
     const half = Uint32Array.from(good);
     for (let x = 32 * 64; x < 64 * 64; x++) half[x] = (x * 7919) % plan.modulus;
     const one = Uint32Array.from(good);
@@ -67,21 +81,51 @@ describe('verifier: compute challenge (local prover)', function () {
       const enc = encode(bad, 64);
       const root = rowsRoot(enc, 64);
       let caught = 0;
-      for (let t = 0; t < 1000; t++) if (verifyWorker(plan, 0, root, enc).length) caught++;
+      for (let t = 0; t < 1000; t++) if (verifyWorker(plan, 0, root, enc, t % 2 === 0).length) caught++;
       expect(caught).to.equal(1000);
     }
   });
 
-  it('rejects a revealed C that does not match the commitment, and unreduced entries', () => {
+  it('the Wasm SIMD kernels equal the plain TypeScript ones (and both equal the naive product)', () => {
+    expect(matVecKernels(), 'this Node has WebAssembly SIMD').to.not.equal(null);
+    const p = 16777213;
+    for (const n of [64, 96, 160, 544]) {
+      const seed = randomBytes(32);
+      const v = Float64Array.from({ length: n }, () => randomBytes(4).readUInt32LE() % p);
+      // Extreme vector entries too: p − 1 everywhere exercises the reduction bound.
+      const top = new Float64Array(n).fill(p - 1);
+      for (const x of [v, top]) {
+        const plain = chainMatVec(seed, 2, 3, n, x, p, false);
+        expect(Array.from(chainMatVec(seed, 2, 3, n, x, p, true)), `chain n=${n}`).to.deep.equal(Array.from(plain));
+        const m = seededMatrix(seed, 2, 1, n);
+        expect(Array.from(seededMatVec(matrixKey(seed, 2, 1), n, x, p)), `seeded mat-vec n=${n}`).to.deep.equal(Array.from(matVecMod(m, x, n, p)));
+      }
+    }
+    // C·r on rows of extreme values (all p − 1), through the verifier's two paths.
+    const n = 128;
+    const c = new Uint32Array(n * n).fill(p - 1);
+    const plan = { ...planCompute(1, { n }), factors: 2 };
+    const enc = encode(c, n);
+    const words = new Int32Array(enc.buffer.slice(enc.byteOffset, enc.byteOffset + 3 * n));
+    const r = new Float64Array(n).fill(p - 1);
+    expect(u24RowDot(words, n, r, p)).to.equal(Number((BigInt(p - 1) * BigInt(p - 1) * BigInt(n)) % BigInt(p)));
+    const both = [true, false].map((w) => verifyWorker(plan, 0, rowsRoot(enc, n), enc, w).join());
+    expect(both[0]).to.match(/Freivalds check failed/);
+    expect(both[1]).to.equal(both[0]);
+  });
+
+  it('rejects a revealed C that does not match the commitment, and unreduced entries (both kernels)', () => {
     const plan = planCompute(1, { n: 64 });
     const seed = Buffer.from(plan.seed, 'hex');
-    const good = encode(matMulMod(seededMatrix(seed, 0, 'A', 64), seededMatrix(seed, 0, 'B', 64), 64, plan.modulus), 64);
+    const good = encode(chainProductMod(seed, 0, plan.factors, 64, plan.modulus), 64);
     const other = Buffer.from(good);
     other[5] = other[5]! ^ 1;
-    expect(verifyWorker(plan, 0, rowsRoot(good, 64), other).join()).to.match(/does not match the committed Merkle root/);
     const big = Buffer.from(good);
-    big.writeUIntLE(0xffffff, 0, 3);
-    expect(verifyWorker(plan, 0, rowsRoot(big, 64), big).join()).to.match(/not reduced/);
+    big.writeUIntLE(0xffffff, 3 * (9 * 64 + 5), 3);
+    for (const wasm of [true, false]) {
+      expect(verifyWorker(plan, 0, rowsRoot(good, 64), other, wasm).join()).to.match(/does not match the committed Merkle root/);
+      expect(verifyWorker(plan, 0, rowsRoot(big, 64), big, wasm).join()).to.match(/C\[9\]\[5\] = 16777215 is not reduced/);
+    }
   });
 
   describe('malformed probe output becomes findings, never a throw', () => {
@@ -109,6 +153,11 @@ describe('verifier: compute challenge (local prover)', function () {
       ['bad base64', '{"type":"cpu-open","worker":0,"n":64,"encoding":"u24le-base64","c":"@@@@"}', /not canonical base64|holds/],
       ['short C', `{"type":"cpu-open","worker":0,"n":64,"encoding":"u24le-base64","c":"${Buffer.alloc(30).toString('base64')}"}`, /holds 30 bytes, expected 12288/],
       ['unknown encoding', '{"type":"cpu-open","worker":0,"n":64,"encoding":"zip","c":""}', /unknown encoding/],
+      ['foreign character in C', `{"type":"cpu-open","worker":0,"n":64,"encoding":"u24le-base64","c":"${'A'.repeat(100)}*${'A'.repeat(16383 - 100)}"}`, /row 0 of C is not canonical base64/],
+      ['escape in C', `{"type":"cpu-open","worker":0,"n":64,"encoding":"u24le-base64","c":"${'A'.repeat(300)}\\u0041${'A'.repeat(16384 - 306)}"}`, /row 1 of C is not canonical base64/],
+      ['padding inside C', `{"type":"cpu-open","worker":0,"n":64,"encoding":"u24le-base64","c":"${'A'.repeat(254)}==${'A'.repeat(16128)}"}`, /row 0 of C is not canonical base64/],
+      ['truncated line', `{"type":"cpu-open","worker":0,"n":64,"encoding":"u24le-base64","c":"${'A'.repeat(16384)}`, /not JSON/],
+      ['header not JSON', `{"type":"cpu-open","worker":0,"n":64,"encoding":u24,"c":"${'A'.repeat(16384)}"}`, /not JSON/],
       ['nothing', '', /worker 0 revealed nothing/],
     ];
     for (const [name, stdout, re] of opens)

@@ -13,6 +13,8 @@ export interface Calibration {
   machine: string;
   probeSha256: string;
   n: number;
+  /** Matrices per worker chain at calibration (factors − 1 products); absent in old caches: 2. */
+  factors?: number;
   /** Median wall time of `cpu commit` with one worker, validator's clock (informational: load inflates it). */
   computeMs: number;
   /** Least CPU time (user + sys) of those runs: the work one core must do, the base of deadlines. */
@@ -62,6 +64,7 @@ export interface CalibrateOptions {
   probePath: string;
   cachePath: string;
   n?: number;
+  factors?: number;
   runs?: number;
   memSizeBytes?: number;
   memSteps?: number;
@@ -83,13 +86,14 @@ async function readCache(path: string): Promise<Record<string, Calibration>> {
 /** Returns the cached calibration for this machine and probe, measuring it once if missing. */
 export async function loadOrCalibrate(o: CalibrateOptions): Promise<Calibration> {
   const n = o.n ?? DEFAULT_COMPUTE.n;
+  const factors = o.factors ?? DEFAULT_COMPUTE.factors;
   const memSizeBytes = o.memSizeBytes ?? 256 * 2 ** 20;
   const memSteps = o.memSteps ?? DEFAULT_MEMORY.steps;
-  const key = `${machineKey()} | probe ${await fileSha256(o.probePath)} | n=${n} | mem=${memSizeBytes}/${memSteps}`;
+  const key = `${machineKey()} | probe ${await fileSha256(o.probePath)} | n=${n}x${factors} | mem=${memSizeBytes}/${memSteps}`;
   const cache = await readCache(o.cachePath);
   const hit = cache[key];
   if (hit && !o.force) return hit;
-  const cal = await calibrate({ ...o, n, memSizeBytes, memSteps });
+  const cal = await calibrate({ ...o, n, factors, memSizeBytes, memSteps });
   cache[key] = cal;
   await mkdir(dirname(o.cachePath), { recursive: true });
   const tmp = `${o.cachePath}.${randomBytes(4).toString('hex')}.tmp`;
@@ -100,12 +104,13 @@ export async function loadOrCalibrate(o: CalibrateOptions): Promise<Calibration>
 
 /** Measures the probe: `runs` single-worker compute commits and `runs` memory walks. */
 export async function calibrate(o: CalibrateOptions & { n: number; memSizeBytes: number; memSteps: number }): Promise<Calibration> {
+  const factors = o.factors ?? DEFAULT_COMPUTE.factors;
   const exec = o.exec ?? localExecutor;
   const runs = o.runs ?? 3;
   const wall: number[] = [];
   const cpu: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const plan = planCompute(1, { n: o.n });
+    const plan = planCompute(1, { n: o.n, factors });
     const c0 = process.cpuUsage();
     const out = await exec(computeCommitArgv(o.probePath, plan, o.stateDir), { type: 'compute', timeoutMs: 600_000 });
     const parsed = parseProbeOutput('calibration cpu commit', out);
@@ -131,6 +136,7 @@ export async function calibrate(o: CalibrateOptions & { n: number; memSizeBytes:
     machine: machineKey(),
     probeSha256: await fileSha256(o.probePath),
     n: o.n,
+    factors,
     computeMs: median(wall),
     computeCpuMs: least(cpu),
     memSizeBytes: o.memSizeBytes,
@@ -141,19 +147,24 @@ export async function calibrate(o: CalibrateOptions & { n: number; memSizeBytes:
   };
 }
 
-const workScale = (cal: Calibration, plan: Pick<ComputePlan, 'n'>): number => (plan.n / cal.n) ** 3;
+/** What a plan's commit may name: its size and, optionally, its chain length (defaults otherwise). */
+export type WorkShape = Pick<ComputePlan, 'n'> & Partial<Pick<ComputePlan, 'factors'>>;
+
+/** Work of `plan` per worker relative to the calibrated one: (factors − 1)·n³ multiply-adds. */
+const workScale = (cal: Calibration, plan: WorkShape): number =>
+  (plan.n / cal.n) ** 3 * (((plan.factors ?? DEFAULT_COMPUTE.factors) - 1) / ((cal.factors ?? 2) - 1));
 
 /** Each worker has a core of its own: the commit takes about one single-core CPU time. */
-export function computeDeadlineMs(cal: Calibration, plan: Pick<ComputePlan, 'n'>, policy: DeadlinePolicy = DEFAULT_DEADLINES): number {
+export function computeDeadlineMs(cal: Calibration, plan: WorkShape, policy: DeadlinePolicy = DEFAULT_DEADLINES): number {
   return cal.computeCpuMs * workScale(cal, plan) * policy.computeSafetyFactor + policy.computeOverheadMs;
 }
 
 /** True when the deadline is shorter than the least time a container with half the claimed cores needs. */
-export function deadlineSeparatesHalfCores(cal: Calibration, plan: Pick<ComputePlan, 'n'>, policy: DeadlinePolicy = DEFAULT_DEADLINES): boolean {
+export function deadlineSeparatesHalfCores(cal: Calibration, plan: WorkShape, policy: DeadlinePolicy = DEFAULT_DEADLINES): boolean {
   return computeDeadlineMs(cal, plan, policy) < 2 * cal.computeCpuMs * workScale(cal, plan);
 }
 
-export function expectedComputeCpuSeconds(cal: Calibration, plan: Pick<ComputePlan, 'n' | 'workers'>): number {
+export function expectedComputeCpuSeconds(cal: Calibration, plan: WorkShape & Pick<ComputePlan, 'workers'>): number {
   return (cal.computeCpuMs * workScale(cal, plan) * plan.workers) / 1000;
 }
 

@@ -1,28 +1,40 @@
+import * as nodeCrypto from 'node:crypto';
 import { randomBytes } from 'node:crypto';
-import { merkleLeaf, merkleRoot } from '../../common/challenge/hash.js';
+import { merkleRoot, sha256 } from '../../common/challenge/hash.js';
 import {
   DEFAULT_MODULUS,
+  LITTLE_ENDIAN,
+  MAX_FACTORS,
   MAX_N,
+  MIN_FACTORS,
   MIN_N,
   N_MULTIPLE,
-  decodeU24,
-  matVecMod,
-  seededMatrix,
+  chainMatVec,
+  u24RowDot,
 } from '../../common/challenge/matrix.js';
+import { kernelMemory, matVecKernels } from '../../common/challenge/matvec-wasm.js';
 import type { ChallengeExecutor, ExecOutcome } from './executor.js';
 import { checkComputeSamples, type MetricsCheck } from './metrics-check.js';
-import { FieldReader, parseProbeOutput, proverCpuMs } from './probe-output.js';
+import { FieldReader, RawText, parseProbeOutput, proverCpuMs } from './probe-output.js';
 
 export interface ComputeParams {
-  /** Matrix size; work per worker is n³ multiply-adds. */
+  /** Matrix size; work per worker is (factors − 1)·n³ multiply-adds. */
   n: number;
   /** Prime below 2^24. */
   modulus: number;
   /** Independent Freivalds vectors; a wrong C passes each with probability ≤ 1/modulus. */
   freivaldsRounds: number;
+  /** Seeded matrices in each worker's chain C = M_0·M_1·…: 2 is one product, 3 two products. */
+  factors: number;
 }
 
-export const DEFAULT_COMPUTE: ComputeParams = { n: 2048, modulus: DEFAULT_MODULUS, freivaldsRounds: 1 };
+/**
+ * Two products of 1856×1856 matrices per worker: ~0.95 s of one core with the
+ * probe's kernel here, like the single 2048 product before it, with 82% of
+ * the bytes of C to ship and hash and 1.6× the work per byte
+ * (docs/verification.md, "Verification cost").
+ */
+export const DEFAULT_COMPUTE: ComputeParams = { n: 1856, modulus: DEFAULT_MODULUS, freivaldsRounds: 1, factors: 3 };
 
 export interface ComputePlan extends ComputeParams {
   seed: string;
@@ -34,11 +46,16 @@ export function planCompute(claimedCores: number, params: Partial<ComputeParams>
   if (!Number.isInteger(claimedCores) || claimedCores < 1 || claimedCores > 256) throw new RangeError(`claimed cores ${claimedCores} not in [1, 256]`);
   if (!Number.isInteger(p.n) || p.n < MIN_N || p.n > MAX_N || p.n % N_MULTIPLE) throw new RangeError(`n ${p.n} must be a multiple of ${N_MULTIPLE} in [${MIN_N}, ${MAX_N}]`);
   if (p.modulus < 1 << 16 || p.modulus >= 1 << 24) throw new RangeError('modulus must be a prime in [2^16, 2^24)');
+  if (!Number.isInteger(p.factors) || p.factors < MIN_FACTORS || p.factors > MAX_FACTORS) throw new RangeError(`factors ${p.factors} not in [${MIN_FACTORS}, ${MAX_FACTORS}]`);
+  if (!Number.isInteger(p.freivaldsRounds) || p.freivaldsRounds < 1 || p.freivaldsRounds > 8) throw new RangeError(`freivaldsRounds ${p.freivaldsRounds} not in [1, 8]`);
   return { ...p, seed: randomBytes(32).toString('hex'), workers: claimedCores };
 }
 
 export function computeCommitArgv(probe: string, plan: ComputePlan, stateDir?: string): string[] {
-  const argv = [probe, 'cpu', 'commit', '--seed', plan.seed, '--n', String(plan.n), '--workers', String(plan.workers), '--modulus', String(plan.modulus)];
+  const argv = [
+    probe, 'cpu', 'commit', '--seed', plan.seed, '--n', String(plan.n), '--workers', String(plan.workers),
+    '--modulus', String(plan.modulus), '--factors', String(plan.factors),
+  ];
   return stateDir ? [...argv, '--state', stateDir] : argv;
 }
 
@@ -74,9 +91,11 @@ export interface ComputeVerification {
   passed: boolean;
   findings: string[];
   verifiedWorkers: number;
+  /** Validator CPU (user + sys) for parsing, decoding, Merkle, generation and Freivalds. */
   verifyCpuMs: number;
 }
 
+/** n uniform values in [0, p) (48 random bits each: bias < 2^-24). */
 function randomVector(n: number, p: number): Float64Array {
   const bytes = randomBytes(6 * n);
   const r = new Float64Array(n);
@@ -84,37 +103,129 @@ function randomVector(n: number, p: number): Float64Array {
   return r;
 }
 
-/** Checks one worker's revealed C: binding to its root, range, and A(B·r) = C·r. */
-export function verifyWorker(plan: ComputePlan, worker: number, root: Buffer, encoded: Buffer): string[] {
+// node:crypto's one-shot hash (Node ≥ 20.12) saves a Hash object per row.
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
+const leafOf = (input: Buffer): Buffer => (oneShot ? oneShot('sha256', input, 'buffer') : sha256(input));
+
+/** Writes row i of C (3n bytes) into dst; false when its text is not plain, canonical base64. */
+type RowSource = (row: number, dst: Buffer) => boolean;
+
+/**
+ * One worker's revealed C, row by row: each row lands in the Wasm kernels'
+ * memory (or a scratch buffer without them) behind a 0x00 byte, so its Merkle
+ * leaf SHA-256(0x00 ‖ row) is one native call; then the rows' dot products
+ * with the Freivalds vectors, the root, the range of the entries, and
+ * M_0·(M_1·(…·r)) = C·r.
+ */
+function checkWorker(plan: ComputePlan, worker: number, root: Buffer, source: RowSource, useWasm = true): string[] {
   const { n, modulus: p } = plan;
   const rowBytes = 3 * n;
-  const leaves: Buffer[] = [];
-  for (let i = 0; i < n; i++) leaves.push(merkleLeaf(encoded.subarray(i * rowBytes, (i + 1) * rowBytes)));
+  const rs = Array.from({ length: plan.freivaldsRounds }, () => randomVector(n, p));
+  const leaves: Buffer[] = new Array<Buffer>(n);
+  const k = useWasm && n % 4 === 0 ? matVecKernels() : null;
+  let crs: Float64Array[];
+  let unreduced = -1;
+  if (k) {
+    // [chain scratch: 24n][rows: n × (4 + 3n), each row after 3 spare bytes and its 0x00 leaf byte][slack: 16]
+    const stride = rowBytes + 4;
+    const rowsAt = 24 * n + 64;
+    const mem = kernelMemory(k, rowsAt + n * stride + 16);
+    for (let i = 0; i < n; i++) {
+      const at = rowsAt + i * stride + 4;
+      mem[at - 1] = 0;
+      if (!source(i, mem.subarray(at, at + rowBytes))) return [`worker ${worker}: row ${i} of C is not canonical base64`];
+      leaves[i] = leafOf(mem.subarray(at - 1, at + rowBytes));
+    }
+    crs = rs.map((r) => {
+      new Float64Array(k.memory.buffer).set(r, (4 * n) / 8);
+      const bad = k.u24Dots(rowsAt + 4, stride, n, n, 4 * n, 12 * n, p, 1 / p, (1 << 24) - p);
+      if (bad && unreduced < 0) unreduced = bad - 1;
+      return new Float64Array(k.memory.buffer).slice((12 * n) / 8, (12 * n) / 8 + n);
+    });
+  } else {
+    const buf = new ArrayBuffer(rowBytes + 4);
+    const scratch = Buffer.from(buf);
+    const words = LITTLE_ENDIAN && n % 4 === 0 ? new Int32Array(buf, 4, rowBytes / 4) : undefined;
+    crs = rs.map(() => new Float64Array(n));
+    for (let i = 0; i < n; i++) {
+      scratch[3] = 0;
+      const row = scratch.subarray(4);
+      if (!source(i, row)) return [`worker ${worker}: row ${i} of C is not canonical base64`];
+      leaves[i] = leafOf(scratch.subarray(3));
+      for (let r = 0; r < rs.length; r++) {
+        const d = words ? u24RowDot(words, n, rs[r]!, p) : rowDotBytes(row, n, rs[r]!, p);
+        if (d < 0 && unreduced < 0) unreduced = i;
+        crs[r]![i] = d;
+      }
+    }
+  }
   if (!merkleRoot(leaves).equals(root)) return [`worker ${worker}: revealed C does not match the committed Merkle root`];
-  const c = decodeU24(encoded, n * n);
-  for (let x = 0; x < c.length; x++)
-    if (c[x]! >= p) return [`worker ${worker}: C[${Math.floor(x / n)}][${x % n}] = ${c[x]} is not reduced mod ${p}`];
+  if (unreduced >= 0) {
+    const row = Buffer.alloc(rowBytes);
+    source(unreduced, row);
+    for (let j = 0; j < n; j++) {
+      const e = row.readUIntLE(3 * j, 3);
+      if (e >= p) return [`worker ${worker}: C[${unreduced}][${j}] = ${e} is not reduced mod ${p}`];
+    }
+  }
   const seed = Buffer.from(plan.seed, 'hex');
-  const a = seededMatrix(seed, worker, 'A', n);
-  const b = seededMatrix(seed, worker, 'B', n);
-  for (let round = 0; round < plan.freivaldsRounds; round++) {
-    const r = randomVector(n, p);
-    const abr = matVecMod(a, matVecMod(b, r, n, p), n, p);
-    const cr = matVecMod(c, r, n, p);
+  for (let r = 0; r < rs.length; r++) {
+    const expected = chainMatVec(seed, worker, plan.factors, n, rs[r]!, p, useWasm);
+    const cr = crs[r]!;
     for (let i = 0; i < n; i++)
-      if (abr[i] !== cr[i]) return [`worker ${worker}: Freivalds check failed (row ${i} of C·r differs from A·(B·r)): C ≠ A·B mod ${p}`];
+      if (expected[i] !== cr[i])
+        return [`worker ${worker}: Freivalds check failed (row ${i} of C·r differs from the chain applied to r): C ≠ ${chainName(plan.factors)} mod ${p}`];
   }
   return [];
+}
+
+const chainName = (factors: number): string => Array.from({ length: factors }, (_, m) => `M${m}`).join('·');
+
+/** Portable row dot product (big-endian hosts). */
+function rowDotBytes(row: Uint8Array, n: number, v: Float64Array, p: number): number {
+  let acc = 0;
+  for (let j = 0; j < n; j++) {
+    const e = row[3 * j]! | (row[3 * j + 1]! << 8) | (row[3 * j + 2]! << 16);
+    if (e >= p) return -1;
+    acc += e * v[j]!;
+    if ((j & 31) === 31) acc %= p;
+  }
+  return acc % p;
+}
+
+/**
+ * Checks one worker's revealed C (the probe's row encoding): binding to its
+ * root, range, Freivalds. useWasm = false forces the plain TypeScript kernels.
+ */
+export function verifyWorker(plan: ComputePlan, worker: number, root: Buffer, encoded: Buffer, useWasm = true): string[] {
+  const rowBytes = 3 * plan.n;
+  if (encoded.length !== rowBytes * plan.n) return [`worker ${worker}: C holds ${encoded.length} bytes, expected ${rowBytes * plan.n}`];
+  const source: RowSource = (i, dst) => {
+    encoded.copy(dst, 0, i * rowBytes, (i + 1) * rowBytes);
+    return true;
+  };
+  return checkWorker(plan, worker, root, source, useWasm);
+}
+
+/** Base64 text of exactly `bytes` bytes, or the finding that says why not. */
+function base64Text(rec: Record<string, unknown>, field: string, bytes: number): RawText | string {
+  const v = rec[field];
+  const text = typeof v === 'string' ? new RawText(v, 0, v.length) : v instanceof RawText ? v : undefined;
+  if (!text || text.length % 4 !== 0) return `cpu-open.${field} is not canonical base64`;
+  const held = (text.length / 4) * 3 - (text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0);
+  if (held !== bytes) return `cpu-open.${field} holds ${held} bytes, expected ${bytes}`;
+  return text;
 }
 
 /** Verifies the open phase against the committed roots. CPU time is the validator's own. */
 export function verifyComputeOpen(plan: ComputePlan, roots: (Buffer | undefined)[], outcome: ExecOutcome): ComputeVerification {
   const cpu0 = process.cpuUsage();
-  const { records, findings } = parseProbeOutput('cpu open', outcome);
+  const { records, findings } = parseProbeOutput('cpu open', outcome, { rawField: { type: 'cpu-open', field: 'c' } });
   const read = new FieldReader('cpu open', findings);
   const seen = new Set<number>();
   let verified = 0;
-  for (const rec of records.filter((r) => r.type === 'cpu-open')) {
+  for (const rec of records) {
+    if (rec.type !== 'cpu-open') continue;
     const w = read.int(rec, 'worker', 0, plan.workers - 1);
     const n = read.int(rec, 'n', plan.n, plan.n);
     if (w === undefined || n === undefined) continue;
@@ -127,10 +238,16 @@ export function verifyComputeOpen(plan: ComputePlan, roots: (Buffer | undefined)
       continue;
     }
     seen.add(w);
-    const enc = read.base64(rec, 'c', 3 * n * n);
+    const text = base64Text(rec, 'c', 3 * n * n);
+    if (typeof text === 'string') {
+      findings.push(`cpu open: ${text}`);
+      continue;
+    }
     const root = roots[w];
-    if (!enc || !root) continue;
-    const problems = verifyWorker(plan, w, root, enc);
+    if (!root) continue;
+    // Each row is 3n bytes = 4n base64 characters (3n is a multiple of 3: no padding inside).
+    const chars = 4 * n;
+    const problems = checkWorker(plan, w, root, (i, dst) => dst.write(text.slice(i * chars, (i + 1) * chars), 0, 3 * n, 'base64') === 3 * n);
     findings.push(...problems.map((p) => `cpu open: ${p}`));
     if (problems.length === 0) verified++;
   }
@@ -161,8 +278,19 @@ export interface ComputeResult {
   openMs: number;
   verifyCpuMs: number;
   verifiedWorkers: number;
+  /** The probe's own CPU for the commit (its rusage line; benchmarks only, never trusted). */
   proverCpuMs?: number;
+  /** The probe's own CPU for the open phase (encoding and printing C). */
+  openProverCpuMs?: number;
   metrics: MetricsCheck;
+}
+
+/** The rusage line at the end of the open output, without parsing the rest. */
+function openRusageMs(outcome: ExecOutcome): number | undefined {
+  const at = outcome.stdout.lastIndexOf('{"type":"rusage"');
+  if (at < 0) return undefined;
+  const end = outcome.stdout.indexOf('\n', at);
+  return proverCpuMs(parseProbeOutput('', { ...outcome, stdout: outcome.stdout.slice(at, end < 0 ? undefined : end) }).records);
 }
 
 /** commit (timed against the deadline) → open → verify, through any executor. */
@@ -200,6 +328,7 @@ export async function runComputeChallenge(exec: ChallengeExecutor, o: ComputeCha
     verifyCpuMs: verification.verifyCpuMs,
     verifiedWorkers: verification.verifiedWorkers,
     proverCpuMs: parsed.proverCpuMs,
+    openProverCpuMs: openRusageMs(open),
     metrics,
   };
 }

@@ -62,9 +62,10 @@ static void *worker_main(void *arg) {
 static int cpu_commit(opts_t *o) {
   uint8_t seed[64];
   size_t seedlen;
-  uint64_t n, workers, p;
+  uint64_t n, workers, p, factors;
   opt_hex(o, "seed", seed, 16, 64, &seedlen);
   opt_u64(o, "n", UINT64_MAX, MATMUL_MIN_N, MATMUL_MAX_N, &n);
+  opt_u64(o, "factors", UINT64_MAX, MATMUL_MIN_FACTORS, MATMUL_MAX_FACTORS, &factors);
   opt_u64(o, "workers", UINT64_MAX, 1, MAX_WORKERS, &workers);
   opt_u64(o, "modulus", UINT64_MAX, 1u << 16, (1u << MATMUL_ENTRY_BITS) - 1, &p);
   const char *base = opt_str(o, "state");
@@ -81,7 +82,7 @@ static int cpu_commit(opts_t *o) {
   worker_t *ws = calloc(workers, sizeof *ws);
   pthread_t *th = calloc(workers, sizeof *th);
   for (uint32_t w = 0; w < workers; w++) {
-    ws[w].job = (matmul_job){.n = (uint32_t)n, .p = (uint32_t)p, .rows = cpu_rows_to_compute((uint32_t)n),
+    ws[w].job = (matmul_job){.n = (uint32_t)n, .p = (uint32_t)p, .factors = (uint32_t)factors, .rows = cpu_rows_to_compute((uint32_t)n),
                              .seed = seed, .seedlen = seedlen, .worker = w,
                              .c = xmalloc((size_t)n * n * 4)};
     memset(ws[w].job.c, 0, (size_t)n * n * 4);
@@ -103,8 +104,10 @@ static int cpu_commit(opts_t *o) {
                      (unsigned long long)p);
   snprintf(path, sizeof path, "%s/meta", dir);
   if (write_file(path, meta, (size_t)len) < 0) die_fail("cannot write %s", path);
-  printf("{\"type\":\"cpu-commit-done\",\"n\":%llu,\"workers\":%llu,\"modulus\":%llu,\"kernel\":\"%s\",\"elapsed_ms\":%.1f}\n",
-         (unsigned long long)n, (unsigned long long)workers, (unsigned long long)p, matmul_kernel_name(), elapsed);
+  printf("{\"type\":\"cpu-commit-done\",\"n\":%llu,\"workers\":%llu,\"modulus\":%llu,\"factors\":%llu,\"kernel\":\"%s\","
+         "\"elapsed_ms\":%.1f}\n",
+         (unsigned long long)n, (unsigned long long)workers, (unsigned long long)p, (unsigned long long)factors,
+         matmul_kernel_name(), elapsed);
   print_rusage("cpu-commit");
   free(ws);
   free(th);

@@ -11,8 +11,9 @@
 
 static const char usage[] =
     "usage: probe COMMAND [--option value ...]\n"
-    "  cpu commit --seed HEX --n N --workers W --modulus P [--state DIR]\n"
-    "      W threads each compute C = A·B mod P for seeded n×n matrices; prints one Merkle root (rows) per worker\n"
+    "  cpu commit --seed HEX --n N --workers W --modulus P --factors F [--state DIR]\n"
+    "      W threads each compute C = M0·M1·...·M(F-1) mod P for seeded n×n matrices;\n"
+    "      prints one Merkle root (rows of C) per worker\n"
     "  cpu open --seed HEX [--state DIR]\n"
     "      prints each worker's whole C (u24le, base64) and removes the state\n"
     "  mem commit --seed HEX --size BYTES [--state DIR]\n"

@@ -1,7 +1,6 @@
-/* Seeded n×n matrix product mod p, blocked for the caches, exact integer
- * arithmetic in doubles (an AVX2+FMA micro-kernel when the CPU has it). */
+/* Seeded chain of n×n matrix products mod p, blocked for the caches, exact
+ * integer arithmetic in doubles (an AVX2+FMA micro-kernel when the CPU has it). */
 #include "matmul.h"
-#include "chacha.h"
 #include "sha256.h"
 #include "util.h"
 #include <immintrin.h>
@@ -15,21 +14,36 @@
 #define MC 120
 #define KSTEP 32 /* products summed before a reduction */
 
-void matrix_key(const uint8_t *seed, size_t seedlen, uint32_t worker, char tag, uint8_t key[32]) {
-  sha256_ctx c;
-  uint8_t w[4] = {(uint8_t)worker, (uint8_t)(worker >> 8), (uint8_t)(worker >> 16), (uint8_t)(worker >> 24)};
-  sha256_init(&c);
-  sha256_update(&c, "polarise/cpu/v1", 15);
-  sha256_update(&c, seed, seedlen);
-  sha256_update(&c, w, 4);
-  sha256_update(&c, &tag, 1);
-  sha256_final(&c, key);
+/* lowbias32 (C. Wellons): a bijection of 32-bit words with full avalanche. */
+static inline uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
 }
 
-void matrix_row(const uint8_t key[32], uint32_t n, uint32_t row, uint32_t *out) {
-  static const uint8_t nonce[12] = {0};
-  chacha20_stream(key, nonce, row * (n / 16), (uint8_t *)out, (size_t)n * 4);
-  for (uint32_t j = 0; j < n; j++) out[j] &= (1u << MATMUL_ENTRY_BITS) - 1; /* little-endian host */
+void matrix_key(const uint8_t *seed, size_t seedlen, uint32_t worker, uint32_t index, uint32_t key[8]) {
+  sha256_ctx c;
+  uint8_t d[32];
+  uint8_t w[5] = {(uint8_t)worker, (uint8_t)(worker >> 8), (uint8_t)(worker >> 16), (uint8_t)(worker >> 24), (uint8_t)index};
+  sha256_init(&c);
+  sha256_update(&c, "polarise/cpu/v2", 15);
+  sha256_update(&c, seed, seedlen);
+  sha256_update(&c, w, 5);
+  sha256_final(&c, d);
+  for (int i = 0; i < 8; i++)
+    key[i] = (uint32_t)d[4 * i] | (uint32_t)d[4 * i + 1] << 8 | (uint32_t)d[4 * i + 2] << 16 | (uint32_t)d[4 * i + 3] << 24;
+}
+
+void matrix_cols(const uint32_t key[8], uint32_t n, uint32_t *cols) {
+  for (uint32_t j = 0; j < n; j++) cols[j] = mix32(mix32(j ^ key[2]) + key[3]);
+}
+
+void matrix_row(const uint32_t key[8], const uint32_t *cols, uint32_t n, uint32_t row, uint32_t *out) {
+  uint32_t u = mix32(mix32(row ^ key[0]) + key[1]);
+  for (uint32_t j = 0; j < n; j++) out[j] = mix32(u ^ cols[j]) >> (32 - MATMUL_ENTRY_BITS);
 }
 
 typedef void (*micro_fn)(const double *ap, const double *bp, double *c, int ldc, int kc, double p, double pinv);
@@ -102,33 +116,20 @@ static micro_fn pick_micro(void) {
 
 const char *matmul_kernel_name(void) { return pick_micro() == micro_avx2 ? "avx2-fma" : "generic"; }
 
-void matmul_run(matmul_job *job) {
-  const uint32_t n = job->n;
-  const double p = job->p, pinv = 1.0 / job->p;
-  micro_fn micro = pick_micro();
-  uint8_t ka[32], kb[32];
-  matrix_key(job->seed, job->seedlen, job->worker, 'A', ka);
-  matrix_key(job->seed, job->seedlen, job->worker, 'B', kb);
-
-  uint32_t *row = xmalloc((size_t)n * 4);
+/* out[0..rows) = a·B mod p; a: rows×n doubles (entries < 2^24), B: seeded matrix `key`. */
+static void product_rows(const double *a, uint32_t rows, const uint32_t key[8], uint32_t n, uint32_t p, micro_fn micro,
+                         double *bp, uint32_t *row, uint32_t *cols, double *ap, double *cacc, uint32_t *out) {
+  const double pd = p, pinv = 1.0 / p;
   /* B packed: for each block of KC rows, panels of NR columns, each kc×NR. */
-  double *bp = xmalloc((size_t)n * n * sizeof(double));
+  matrix_cols(key, n, cols);
   for (uint32_t k = 0; k < n; k++) {
-    matrix_row(kb, n, k, row);
+    matrix_row(key, cols, n, k, row);
     uint32_t k0 = k / KC * KC, kc = n - k0 < KC ? n - k0 : KC;
     double *blk = bp + (size_t)k0 * n;
     for (uint32_t j = 0; j < n; j++) blk[(size_t)(j / NR) * kc * NR + (k - k0) * NR + j % NR] = row[j];
   }
-  double *a = xmalloc((size_t)n * n * sizeof(double));
-  for (uint32_t i = 0; i < job->rows; i++) {
-    matrix_row(ka, n, i, row);
-    for (uint32_t j = 0; j < n; j++) a[(size_t)i * n + j] = row[j];
-  }
-  double *ap = xmalloc((size_t)(MC + MR) * KC * sizeof(double));
-  double *cacc = xmalloc((size_t)(MC + MR) * n * sizeof(double));
-
-  for (uint32_t i0 = 0; i0 < job->rows; i0 += MC) {
-    uint32_t mc = job->rows - i0 < MC ? job->rows - i0 : MC;
+  for (uint32_t i0 = 0; i0 < rows; i0 += MC) {
+    uint32_t mc = rows - i0 < MC ? rows - i0 : MC;
     memset(cacc, 0, (size_t)(MC + MR) * n * sizeof(double));
     for (uint32_t k0 = 0; k0 < n; k0 += KC) {
       uint32_t kc = n - k0 < KC ? n - k0 : KC;
@@ -140,9 +141,34 @@ void matmul_run(matmul_job *job) {
       for (uint32_t jp = 0; jp < n / NR; jp++)
         for (uint32_t rg = 0; rg < groups; rg++)
           micro(ap + (size_t)rg * kc * MR, blk + (size_t)jp * kc * NR, cacc + (size_t)rg * MR * n + jp * NR, (int)n, (int)kc,
-                p, pinv);
+                pd, pinv);
     }
-    for (size_t x = 0; x < (size_t)mc * n; x++) job->c[(size_t)i0 * n + x] = (uint32_t)cacc[x];
+    for (size_t x = 0; x < (size_t)mc * n; x++) out[(size_t)i0 * n + x] = (uint32_t)cacc[x];
   }
-  free(row); free(bp); free(a); free(ap); free(cacc);
+}
+
+void matmul_run(matmul_job *job) {
+  const uint32_t n = job->n;
+  micro_fn micro = pick_micro();
+  uint32_t key[8];
+  uint32_t *row = xmalloc((size_t)n * 4), *cols = xmalloc((size_t)n * 4);
+  double *bp = xmalloc((size_t)n * n * sizeof(double));
+  double *a = xmalloc((size_t)n * n * sizeof(double));
+  double *ap = xmalloc((size_t)(MC + MR) * KC * sizeof(double));
+  double *cacc = xmalloc((size_t)(MC + MR) * n * sizeof(double));
+
+  matrix_key(job->seed, job->seedlen, job->worker, 0, key);
+  matrix_cols(key, n, cols);
+  for (uint32_t i = 0; i < job->rows; i++) {
+    matrix_row(key, cols, n, i, row);
+    for (uint32_t j = 0; j < n; j++) a[(size_t)i * n + j] = row[j];
+  }
+  /* Left to right: C_1 = M_0·M_1, C_m = C_{m-1}·M_m (reduced, so exact as the next left factor). */
+  for (uint32_t m = 1; m < job->factors; m++) {
+    matrix_key(job->seed, job->seedlen, job->worker, m, key);
+    product_rows(a, job->rows, key, n, job->p, micro, bp, row, cols, ap, cacc, job->c);
+    if (m + 1 < job->factors)
+      for (size_t x = 0; x < (size_t)job->rows * n; x++) a[x] = job->c[x];
+  }
+  free(row); free(cols); free(bp); free(a); free(ap); free(cacc);
 }

@@ -43,26 +43,28 @@ int vector_main(int argc, char **argv) {
     chacha20_stream(key, nonce, (uint32_t)counter, out, len);
     print_hex_field(kind, "stream", out, len);
   } else if (!strcmp(kind, "matrix-row")) {
-    uint8_t seed[64], key[32], d[32];
+    uint8_t seed[64], d[32];
+    uint32_t key[8];
     size_t sl;
-    uint64_t n, worker, row;
+    uint64_t n, worker, row, index;
     opt_hex(&o, "seed", seed, 16, 64, &sl);
     opt_u64(&o, "n", UINT64_MAX, MATMUL_MIN_N, MATMUL_MAX_N, &n);
     opt_u64(&o, "worker", UINT64_MAX, 0, 255, &worker);
+    opt_u64(&o, "matrix", UINT64_MAX, 0, MATMUL_MAX_FACTORS - 1, &index);
     opt_u64(&o, "row", UINT64_MAX, 0, n - 1, &row);
-    const char *tag = opt_str(&o, "matrix");
     opts_check_unused(&o);
-    if (!tag || (strcmp(tag, "A") && strcmp(tag, "B"))) die_usage("--matrix: expected A or B");
     if (n % MATMUL_N_MULTIPLE) die_usage("--n: not a multiple of %d", MATMUL_N_MULTIPLE);
-    uint32_t *r = xmalloc(n * 4);
-    matrix_key(seed, sl, (uint32_t)worker, tag[0], key);
-    matrix_row(key, (uint32_t)n, (uint32_t)row, r);
-    sha256(r, n * 4, d);
+    uint32_t *r = xmalloc(n * 4), *cols = xmalloc(n * 4);
+    matrix_key(seed, sl, (uint32_t)worker, (uint32_t)index, key);
+    matrix_cols(key, (uint32_t)n, cols);
+    matrix_row(key, cols, (uint32_t)n, (uint32_t)row, r);
+    sha256(r, n * 4, d); /* little-endian host */
     char hex[65];
     hex_encode(d, 32, hex);
     printf("{\"type\":\"vector\",\"kind\":\"matrix-row\",\"first\":[%u,%u,%u,%u],\"sha256\":\"%s\"}\n", r[0], r[1], r[2],
            r[3], hex);
     free(r);
+    free(cols);
   } else if (!strcmp(kind, "mem-block")) {
     uint8_t seed[64], d[32];
     size_t sl;
