@@ -50,15 +50,15 @@ describe('verifier: metrics cross-check', () => {
 
   it('reports no-samples (not a mismatch) for executors without samples', () => {
     expect(checkComputeSamples([], { expectedCpuSeconds: 1, claimedCores: 1, elapsedMs: 1000 }).status).to.equal('no-samples');
-    expect(checkMemorySamples([], { filledBytes: 1 }).status).to.equal('no-samples');
+    expect(checkMemorySamples([[]], { filledBytes: 1 }).status).to.equal('no-samples');
   });
 
   it('memory: usage must reach the filled size', () => {
-    expect(checkMemorySamples(samples(1, 1, 260 << 20), { filledBytes: 256 << 20 }).status).to.equal('ok');
-    const r = checkMemorySamples(samples(1, 1, 128 << 20), { filledBytes: 256 << 20 });
+    expect(checkMemorySamples([samples(1, 1, 260 << 20)], { filledBytes: 256 << 20 }).status).to.equal('ok');
+    const r = checkMemorySamples([samples(1, 1, 128 << 20)], { filledBytes: 256 << 20 });
     expect(r.status).to.equal('mismatch');
     expect(r.findings.join()).to.match(/peaked at 128\.0 MiB, the filled data is 256\.0 MiB/);
-    const over = checkMemorySamples(samples(1, 1, 1 << 30), { filledBytes: 256 << 20 });
+    const over = checkMemorySamples([samples(1, 1, 1 << 30)], { filledBytes: 256 << 20 });
     expect(over.findings.join()).to.match(/above the limit/);
   });
 });

@@ -113,12 +113,12 @@ export async function runMinerRound(
         expectedCpuSeconds: expectedComputeCpuSeconds(cal, computePlan),
       },
     );
-    findings.push(...compute.findings);
+    findings.push(...compute.findings, ...compute.metrics.findings);
     const computeSamples = takeSamples();
     challenges.push(
       record('compute', 'commit', compute.passed, compute.commitMs, computeSamples, {
         deadlineMs: compute.deadlineMs,
-        findings: compute.findings,
+        findings: [...compute.findings, ...compute.metrics.findings],
         details: { n: compute.plan.n, workers: compute.plan.workers, openMs: compute.openMs, verifyCpuMs: compute.verifyCpuMs },
       }),
     );
@@ -140,11 +140,11 @@ export async function runMinerRound(
         openDeadlineMs: memoryOpenDeadlineMs(cal, memoryPlan, settings.deadlines),
       },
     );
-    findings.push(...memory.findings);
+    findings.push(...memory.findings, ...memory.metrics.findings);
     challenges.push(
       record('memory', 'commit', memory.passed, memory.commitMs + memory.openMs, takeSamples(), {
         deadlineMs: memory.openDeadlineMs,
-        findings: memory.findings,
+        findings: [...memory.findings, ...memory.metrics.findings],
         details: { sizeBytes: memory.plan.sizeBytes, openMs: memory.openMs, segmentsChecked: memory.segmentsChecked, blocksChecked: memory.blocksChecked },
       }),
     );

@@ -311,7 +311,7 @@ export async function runComputeChallenge(exec: ChallengeExecutor, o: ComputeCha
     claimedCores: o.claimedCores,
     elapsedMs: commit.elapsedMs,
   });
-  findings.push(...metrics.findings);
+  // A metrics mismatch is a finding of its own (ComputeResult.metrics), not a failed proof.
 
   const open = await exec(computeOpenArgv(o.probePath, plan, o.stateDir), { type: 'compute', timeoutMs: o.openTimeoutMs ?? 60_000 });
   const verification = commit.timedOut

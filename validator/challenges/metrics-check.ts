@@ -77,10 +77,12 @@ export interface MemoryExpectation {
   minFraction?: number;
 }
 
-export function checkMemorySamples(samples: ExecSample[], e: MemoryExpectation): MetricsCheck {
+/** `runs`: the samples of each call (commit, open); every call's clock starts at zero. */
+export function checkMemorySamples(runs: ExecSample[][], e: MemoryExpectation): MetricsCheck {
+  const samples = runs.flat();
   if (samples.length === 0) return { status: 'no-samples', findings: [], expectedMemoryBytes: e.filledBytes };
   const minFraction = e.minFraction ?? 0.9;
-  const findings = orderFindings(samples);
+  const findings = runs.flatMap(orderFindings);
   const peak = Math.max(...samples.map((s) => s.memoryUsage));
   const mib = (x: number): string => `${(x / 2 ** 20).toFixed(1)} MiB`;
   if (peak < e.filledBytes * minFraction)

@@ -1,0 +1,98 @@
+/**
+ * npx tsx scripts/bench-validator.ts [--miners 8] [--rounds 3]
+ *
+ * Validator round wall time for one miner, then for N miners challenged
+ * concurrently (N real miner processes on this machine, each with its own
+ * containers), and the validator's own CPU time per miner per round
+ * (process.cpuUsage of this process, which runs the validator). Prints
+ * medians and the N-miner / 1-miner ratio.
+ *
+ * On one host the miners share its cores: N containers each proving one core
+ * need N cores, so past the core count the round stretches with N / cores.
+ * The figure that scales with the validator itself is its CPU per miner.
+ * Not a test: needs Docker, the base image and the probe (scripts/setup.sh).
+ */
+import { mkdtempSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parseConfig } from '../common/config.js';
+import { loadOrCalibrate } from '../validator/challenges/calibration.js';
+import { LiveView } from '../validator/live-view.js';
+import { ScoreStore } from '../validator/score-store.js';
+import { roundSettings, runValidationRound } from '../validator/validation-run.js';
+import { removeResources } from '../test/support/docker.js';
+import { startMiner, type MinerProcess } from '../test/support/miner-process.js';
+
+const { values } = parseArgs({ options: { miners: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' } } });
+const N = Number(values.miners);
+const ROUNDS = Number(values.rounds);
+const PROBE = fileURLToPath(new URL('../validator/probe/build/probe', import.meta.url));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function measure(miners: MinerProcess[], dir: string, label: string): Promise<{ wallMs: number; cpuMsPerMiner: number; scores: number[] }> {
+  const pki = miners[0]!.pki;
+  const client = pki.client('validator', 'bench');
+  const config = parseConfig(
+    {
+      validator: {
+        ca_cert: pki.caCert,
+        cert: client.cert,
+        key: client.key,
+        miners: miners.map((m, i) => ({ name: `miner-${i}`, address: m.address })),
+        concurrency: miners.length,
+        memory: '320m',
+        challenge_memory: '128m',
+        database: join(dir, `${label}.db`),
+        calibration: join(dir, 'calibration.json'),
+      },
+    },
+    'bench',
+  );
+  const calibration = await loadOrCalibrate({ probePath: PROBE, cachePath: config.validator.calibration });
+  const settings = roundSettings(config, calibration, PROBE);
+  const store = ScoreStore.open(config.validator.database);
+  const view = new LiveView(process.stderr, { mode: 'plain' });
+  const walls: number[] = [];
+  const cpu: number[] = [];
+  let scores: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const before = process.cpuUsage();
+    const started = performance.now();
+    const outcome = await runValidationRound(config, settings, store, view);
+    walls.push(performance.now() - started);
+    const used = process.cpuUsage(before);
+    cpu.push((used.user + used.system) / 1000 / miners.length);
+    scores = outcome.results.map((x) => x.roundScore);
+  }
+  store.close();
+  view.stop();
+  return { wallMs: median(walls), cpuMsPerMiner: median(cpu), scores };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'polarise-bench-validator-'));
+  const miners: MinerProcess[] = [];
+  try {
+    for (let i = 0; i < N; i++) miners.push(await startMiner());
+    process.stderr.write(`started ${N} miners; ${ROUNDS} rounds each for 1 and ${N} miners\n`);
+    const one = await measure(miners.slice(0, 1), dir, 'one');
+    const many = await measure(miners, dir, 'many');
+    const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+    console.log(`host cores: ${cpus().length}`);
+    console.log(`1 miner:  round ${fmt(one.wallMs)} (median of ${ROUNDS}), validator CPU ${one.cpuMsPerMiner.toFixed(0)} ms per miner, score ${one.scores.map((s) => s.toFixed(2)).join(' ')}`);
+    console.log(`${N} miners: round ${fmt(many.wallMs)} (median of ${ROUNDS}), validator CPU ${many.cpuMsPerMiner.toFixed(0)} ms per miner, scores ${many.scores.map((s) => s.toFixed(2)).join(' ')}`);
+    console.log(`ratio ${N} miners / 1 miner: ${(many.wallMs / one.wallMs).toFixed(2)}x wall (ideal on ${cpus().length} cores: ${Math.max(1, N / cpus().length).toFixed(1)}x or more)`);
+  } finally {
+    for (const m of miners) {
+      await m.stop();
+      await removeResources(m.prefix);
+    }
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
