@@ -1,4 +1,5 @@
 /** What one validation round produces for one miner: plain data, stored and shown. */
+import type { ExecSample } from './challenges/executor.js';
 
 export type Phase =
   | 'allocate'
@@ -24,15 +25,9 @@ export const PHASES: readonly Phase[] = [
   'done',
 ];
 
-/** One live resource sample as streamed by the miner (evidence, not fact). */
-export interface SampleRecord {
+/** One live resource sample as streamed by the miner (evidence, not fact), and when it came. */
+export interface SampleRecord extends ExecSample {
   phase: Phase;
-  elapsedUs: number;
-  cpuUsage: number;
-  cpuTimeNs: number;
-  memoryUsage: number;
-  memoryLimit: number;
-  pids: number;
 }
 
 /** Each in [0, 1]. A failed proof zeroes its component. */
