@@ -58,7 +58,7 @@ function requireProbe(): void {
 
 async function calibrate(config: Config, force: boolean, log: (m: string) => void) {
   requireProbe();
-  log('calibrating this host (once; cached in ' + config.validator.calibration + ')');
+  log(`calibration of this host: ${config.validator.calibration} (measured once per machine and probe)`);
   return loadOrCalibrate({
     probePath: PROBE,
     cachePath: config.validator.calibration,
