@@ -127,7 +127,7 @@ const validator = z.strictObject({
   /** Size of the memory challenge; must fit in `memory`. */
   challenge_memory: memory.default('256m'),
   /** Commit deadline = calibrated time x this factor (+ overhead). */
-  safety_factor: z.number().min(1.05).default(1.7),
+  safety_factor: z.number().min(1.05).default(1.45),
   database: z.string().min(1).default('var/validator.db'),
   calibration: z.string().min(1).default('var/calibration.json'),
   report: z.string().min(1).default('var/report.html'),

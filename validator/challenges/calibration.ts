@@ -38,7 +38,7 @@ export interface DeadlinePolicy {
  * A container with half the claimed cores needs at least 2 × the single-core
  * CPU time of wall time, so factor × base + overhead must stay below 2 × base. */
 export const DEFAULT_DEADLINES: DeadlinePolicy = {
-  computeSafetyFactor: 1.7,
+  computeSafetyFactor: 1.45,
   computeOverheadMs: 150,
   memorySafetyFactor: 2.5,
   memoryOverheadMs: 500,
