@@ -3,8 +3,9 @@
  * detected per container from /proc/<pid>/cgroup and /proc/self/mountinfo).
  *
  * The files stay open for the life of the reader and every read is a pread at
- * offset 0 (a few microseconds each), so sampling at 10 Hz or faster costs the
- * miner next to nothing.
+ * offset 0 (a few microseconds each), parsed in place from the read buffer,
+ * so sampling at 10 Hz or faster costs the miner next to nothing. Runs in
+ * the same container share one reader (and one set of reads per tick).
  *
  *   v1: cpuacct.usage (ns); memory.usage_in_bytes − total_inactive_file
  *       (memory.stat); memory.limit_in_bytes; pids.current (or the number of
@@ -139,28 +140,83 @@ export function cgroupPathsOf(pid: number, procRoot = '/proc', mounts = cgroupMo
   return null;
 }
 
-/** A file kept open and re-read from offset 0. */
+const NOT_FOUND = -2;
+
+/**
+ * A file kept open and re-read from offset 0. Numbers are parsed straight
+ * from the read buffer: no string, no BigInt, no garbage per reading.
+ */
 class KeptFile {
   private readonly fd: number;
   private buffer: Buffer;
+  private length = 0;
 
   constructor(readonly path: string) {
     this.fd = openSync(path, 'r');
     this.buffer = Buffer.allocUnsafe(4096);
   }
 
-  text(): string {
+  /** Reads the whole file into the buffer; returns its length. */
+  load(): number {
     for (;;) {
       const n = readSync(this.fd, this.buffer, 0, this.buffer.length, 0);
-      if (n < this.buffer.length) return this.buffer.toString('latin1', 0, n);
+      if (n < this.buffer.length) return (this.length = n);
       // The file is bigger than the buffer: grow and read again.
       this.buffer = Buffer.allocUnsafe(this.buffer.length * 2);
     }
   }
 
+  text(): string {
+    return this.buffer.toString('latin1', 0, this.load());
+  }
+
+  /** The decimal number at `at` of the loaded buffer (-1 for "max"); NaN when there is none. */
+  private numberAt(at: number): number {
+    const b = this.buffer;
+    const end = this.length;
+    while (at < end && (b[at] === 0x20 || b[at] === 0x09)) at++;
+    if (b[at] === 0x6d /* m */ && b[at + 1] === 0x61 && b[at + 2] === 0x78) return -1;
+    let value = 0;
+    let digits = 0;
+    for (let c = b[at]!; at < end && c >= 0x30 && c <= 0x39; c = b[++at]!) {
+      value = value * 10 + (c - 0x30);
+      digits++;
+    }
+    return digits === 0 ? NaN : value;
+  }
+
+  /** The file as one number ("max" → -1). Exact below 2^53. */
+  number(): number {
+    this.load();
+    const v = this.numberAt(0);
+    if (Number.isNaN(v)) throw new Error(`${this.path}: not a number`);
+    return v;
+  }
+
+  /** The file as one bigint ("max" → -1n), exact at any size. */
   bigint(): bigint {
-    const t = this.text().trim();
+    const v = this.number();
+    // Fifteen digits or fewer are exact in a double; longer values go through the text.
+    if (v < 1e15) return BigInt(v);
+    const t = this.buffer.toString('latin1', 0, this.length).trim();
     return t === 'max' ? -1n : BigInt(t);
+  }
+
+  /**
+   * The value of `key` (given as "\nkey " bytes) in a "key value" per line
+   * file, from the buffer loaded last; NOT_FOUND when absent.
+   */
+  stat(key: Buffer): number {
+    let at: number;
+    // The first line has no newline before it.
+    if (this.length >= key.length - 1 && this.buffer.compare(key, 1, key.length, 0, key.length - 1) === 0) at = key.length - 1;
+    else {
+      at = this.buffer.indexOf(key);
+      if (at < 0 || at + key.length > this.length) return NOT_FOUND;
+      at += key.length;
+    }
+    const v = this.numberAt(at);
+    return Number.isNaN(v) ? NOT_FOUND : v;
   }
 
   close(): void {
@@ -172,6 +228,14 @@ class KeptFile {
   }
 }
 
+const statKey = (key: string) => Buffer.from(`\n${key} `, 'latin1');
+const KEY = {
+  usageUsec: statKey('usage_usec'),
+  totalInactiveFile: statKey('total_inactive_file'),
+  inactiveFile: statKey('inactive_file'),
+  oomKill: statKey('oom_kill'),
+};
+
 /** The value of `key` in a "key value" per line file (memory.stat, cpu.stat, memory.events). */
 export function statValue(text: string, key: string): bigint | undefined {
   let at = text.startsWith(key + ' ') ? 0 : text.indexOf('\n' + key + ' ');
@@ -180,11 +244,6 @@ export function statValue(text: string, key: string): bigint | undefined {
   const start = at + key.length + 1;
   const end = text.indexOf('\n', start);
   return BigInt(text.slice(start, end < 0 ? undefined : end).trim());
-}
-
-/** Same as statValue for a "key value" line that may be absent, with a default. */
-function statOr(text: string, key: string, fallback: bigint): bigint {
-  return statValue(text, key) ?? fallback;
 }
 
 const HOST_MEMORY = totalmem();
@@ -260,16 +319,26 @@ export class CgroupReader implements ContainerReader {
     const atNs = process.hrtime.bigint();
     const time = new Date();
     const v1 = this.paths.version === 1;
-    const cpuNs = v1 ? this.cpu.bigint() : statOr(this.cpu.text(), 'usage_usec', 0n) * 1000n;
-    const usage = this.memUsage.bigint();
-    const inactive = statOr(this.memStat.text(), v1 ? 'total_inactive_file' : 'inactive_file', 0n);
-    const memoryUsage = Number(inactive < usage ? usage - inactive : usage);
-    const pids = this.pidsIsTaskList ? countLines(this.pids.text()) : Number(this.pids.bigint());
+    let cpuNs: bigint;
+    if (v1) cpuNs = this.cpu.bigint();
+    else {
+      this.cpu.load();
+      const usec = this.cpu.stat(KEY.usageUsec);
+      cpuNs = usec === NOT_FOUND ? 0n : BigInt(usec) * 1000n;
+    }
+    const usage = this.memUsage.number();
+    this.memStat.load();
+    const inactive = this.memStat.stat(v1 ? KEY.totalInactiveFile : KEY.inactiveFile);
+    const memoryUsage = inactive > 0 && inactive < usage ? usage - inactive : usage;
+    const pids = this.pidsIsTaskList ? countLines(this.pids.text()) : this.pids.number();
     if (slow) {
       // The limit and the OOM count change rarely: read them every tenth time (and when asked).
       this.cachedLimit = limitOf(this.memLimit.bigint());
-      const oomText = this.oom?.text();
-      this.cachedOom = oomText === undefined ? undefined : Number(statOr(oomText, 'oom_kill', 0n));
+      if (this.oom) {
+        this.oom.load();
+        const kills = this.oom.stat(KEY.oomKill);
+        this.cachedOom = kills === NOT_FOUND ? 0 : kills;
+      }
     }
     return { atNs, time, cpuNs, memoryUsage, memoryLimit: this.cachedLimit, pids, oomKills: this.cachedOom };
   }
@@ -280,12 +349,69 @@ export class CgroupReader implements ContainerReader {
   }
 }
 
+interface SharedEntry {
+  reader: CgroupReader;
+  users: number;
+  last?: Reading;
+}
+
+/** One reader per cgroup, shared by every run in that container. */
+const sharedReaders = new Map<string, SharedEntry>();
+
+/**
+ * Readings this recent are handed to another run in the same container
+ * instead of reading the files again: runs on the shared sample grid tick in
+ * the same wake-up, so N challenges in one container cost one set of reads
+ * per tick. Each reading carries its own time, so rates stay exact.
+ */
+const SAME_TICK_NS = 1_000_000n;
+
+/** A run's handle on a shared per-cgroup reader. */
+export class SharedCgroupReader implements ContainerReader {
+  readonly source: SourceName;
+  private closed = false;
+
+  constructor(
+    private readonly key: string,
+    private readonly entry: SharedEntry,
+  ) {
+    this.source = entry.reader.source;
+  }
+
+  get paths(): CgroupPaths {
+    return this.entry.reader.paths;
+  }
+
+  read(fresh = false): Reading {
+    const e = this.entry;
+    if (!fresh && e.last !== undefined && process.hrtime.bigint() - e.last.atNs < SAME_TICK_NS) return e.last;
+    const r = e.reader.read(fresh);
+    e.last = r;
+    return r;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (--this.entry.users === 0) {
+      this.entry.reader.close();
+      if (sharedReaders.get(this.key) === this.entry) sharedReaders.delete(this.key);
+    }
+  }
+}
+
+/** Cgroups with an open shared reader (for tests). */
+export function sharedReaderCount(): number {
+  return sharedReaders.size;
+}
+
 /**
  * Opens a reader on the cgroup of the container whose main process is
  * `pid` (a host pid, from `docker inspect` State.Pid), or null when its
  * cgroup files are not reachable from here (remote engine, no /proc access).
+ * Runs in the same container share one set of open files.
  */
-export function openCgroupReader(pid: number, procRoot = '/proc'): CgroupReader | null {
+export function openCgroupReader(pid: number, procRoot = '/proc'): SharedCgroupReader | null {
   if (!pid) return null;
   let paths: CgroupPaths | null;
   try {
@@ -294,9 +420,16 @@ export function openCgroupReader(pid: number, procRoot = '/proc'): CgroupReader 
     return null;
   }
   if (!paths) return null;
-  try {
-    return new CgroupReader(paths);
-  } catch {
-    return null;
+  const key = `${paths.version}\0${paths.cpu}\0${paths.memory}\0${paths.pids ?? ''}`;
+  let entry = sharedReaders.get(key);
+  if (!entry) {
+    try {
+      entry = { reader: new CgroupReader(paths), users: 0 };
+    } catch {
+      return null;
+    }
+    sharedReaders.set(key, entry);
   }
+  entry.users++;
+  return new SharedCgroupReader(key, entry);
 }

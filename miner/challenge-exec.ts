@@ -4,7 +4,9 @@
  * killing the command's whole process tree, which Docker itself cannot do.
  *
  * The exec'd process is a session and process-group leader (runc calls
- * setsid), and `exec inspect` gives its host pid. When the miner shares the
+ * setsid). Its host pid is found in the container's cgroup.procs (the new
+ * process carrying this run's marker whose parent is outside the container),
+ * or from `exec inspect` when the cgroup is out of reach. When the miner shares the
  * engine's host (and may signal its processes) the kill is done from here:
  * SIGKILL to the process group, then to every process in the container's
  * cgroup that is a descendant, in the same session or group, or carries this
@@ -90,6 +92,12 @@ export interface ChallengeExecOptions {
    * own watches for the exit while the host's /proc can be read.
    */
   externalPolling?: boolean;
+  /**
+   * The container's cgroup.procs file, when the miner can read it: the exec's
+   * host pid is then found there (the process carrying `marker` whose parent
+   * is outside the container) instead of by polling Docker's exec inspect.
+   */
+  cgroupProcs?: string;
 }
 
 interface ProcStat {
@@ -119,6 +127,15 @@ function hasMarker(pid: number, marker: string): boolean {
     return env.startsWith(marker + '\0') || env.includes('\0' + marker + '\0') || env.endsWith('\0' + marker);
   } catch {
     return false;
+  }
+}
+
+/** The pids listed in a cgroup.procs file, or undefined when it cannot be read. */
+function readPids(file: string): number[] | undefined {
+  try {
+    return readFileSync(file, 'latin1').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return undefined;
   }
 }
 
@@ -177,6 +194,8 @@ export class ChallengeExec {
   /** Starts the command and returns once it is under way; `finished()` resolves at its exit. */
   async start(): Promise<void> {
     const withStdin = this.options.stdin.length > 0;
+    // What ran in the container before: none of it can be ours.
+    if (this.options.cgroupProcs) this.preexisting = new Set(readPids(this.options.cgroupProcs) ?? []);
     const stream = (await this.exec.start({ hijack: true, stdin: withStdin })) as Duplex;
     this.stream = stream;
     const sink = (name: OutputName, capture: BoundedCapture) =>
@@ -238,9 +257,35 @@ export class ChallengeExec {
     return { exitCode: info.ExitCode ?? -1, stdout: this.stdout, stderr: this.stderr, endedNs };
   }
 
+  private preexisting = new Set<number>();
+
+  /**
+   * The exec's host pid from the container's cgroup.procs: the new process
+   * carrying this run's marker whose parent is not in the container (the
+   * runtime's shim; a daemonised child's parent is the container's init).
+   * Polls the file (microseconds a look) for up to a second; 0 if not seen.
+   */
+  private async pidFromCgroup(file: string): Promise<number> {
+    const deadline = Date.now() + 1000;
+    for (let wait = 1; !this.streamEnded && Date.now() < deadline; wait = Math.min(wait * 2, 20)) {
+      const pids = readPids(file);
+      if (!pids) return 0;
+      const inside = new Set(pids);
+      for (const p of pids) {
+        if (this.preexisting.has(p) || !hasMarker(p, this.options.marker)) continue;
+        const stat = readProcStat(p);
+        if (stat && !inside.has(stat.ppid)) return p;
+      }
+      await sleep(wait);
+    }
+    return 0;
+  }
+
   private async findPid(): Promise<void> {
     try {
-      for (let i = 0; i < 500 && !this.streamEnded; i++) {
+      if (this.options.cgroupProcs && process.getuid?.() === 0) this.pid = await this.pidFromCgroup(this.options.cgroupProcs);
+      // Otherwise (a remote engine, no access to its cgroups) ask Docker.
+      for (let i = 0; !this.pid && i < 500 && !this.streamEnded; i++) {
         const info = await this.exec.inspect();
         if (info.Pid) {
           this.pid = info.Pid;
@@ -288,29 +333,50 @@ export class ChallengeExec {
     this.statFd = undefined;
   }
 
-  /** A cheap liveness check (a read of /proc/<pid>/stat) for callers that tick anyway. */
+  private polls = 0;
+
+  /**
+   * A cheap liveness check for callers that tick anyway (every sample): a
+   * kill(pid, 0), which fails once the process is reaped, and every tenth
+   * time a read of the kept-open /proc/<pid>/stat, which also sees a zombie
+   * and cannot be fooled by a reused pid. No promise, no timer.
+   */
   poll(): void {
-    if (this.hostAccess && !this.hasExited) void this.checkAlive();
+    if (!this.hostAccess || this.hasExited) return;
+    if (this.polls++ % 10 !== 0) {
+      try {
+        process.kill(this.pid, 0);
+        return;
+      } catch {
+        /* gone: confirm through /proc below */
+      }
+    }
+    this.checkHost();
+  }
+
+  /** Host access: is the exec'd process still there? (Sees the exit when not.) */
+  private checkHost(): void {
+    if (this.statFd === undefined) {
+      const stat = readProcStat(this.pid);
+      if (!stat || stat.startTime !== this.pidStart) this.exitSeen();
+      return;
+    }
+    // A kept-open /proc/<pid>/stat names this very process: reading it
+    // fails (ESRCH) once it is reaped; a zombie shows state Z.
+    try {
+      const n = readSync(this.statFd, this.statBuf, 0, this.statBuf.length, 0);
+      const close = this.statBuf.lastIndexOf(0x29 /* ')' */, n - 1);
+      const state = this.statBuf[close + 2];
+      if (state === 0x5a /* Z */ || state === 0x58 /* X */) this.exitSeen();
+    } catch {
+      this.exitSeen();
+    }
+    if (this.hasExited) this.closeStat();
   }
 
   private async checkAlive(): Promise<void> {
     if (this.hostAccess) {
-      if (!this.statFd) {
-        const stat = readProcStat(this.pid);
-        if (!stat || stat.startTime !== this.pidStart) this.exitSeen();
-        return;
-      }
-      // A kept-open /proc/<pid>/stat names this very process: reading it
-      // fails (ESRCH) once it is reaped; a zombie shows state Z.
-      try {
-        const n = readSync(this.statFd, this.statBuf, 0, this.statBuf.length, 0);
-        const text = this.statBuf.toString('latin1', 0, n);
-        const state = text[text.lastIndexOf(')') + 2];
-        if (state === 'Z' || state === 'X') this.exitSeen();
-      } catch {
-        this.exitSeen();
-      }
-      if (this.hasExited) this.closeStat();
+      this.checkHost();
       return;
     }
     try {
@@ -389,13 +455,9 @@ export class ChallengeExec {
   }
 
   private containerPids(): number[] {
-    if (this.procsFile) {
-      try {
-        return readFileSync(this.procsFile, 'latin1').split('\n').filter(Boolean).map(Number);
-      } catch {
-        /* fall through to a scan of /proc */
-      }
-    }
+    const listed = this.procsFile ? readPids(this.procsFile) : undefined;
+    if (listed) return listed;
+    // Otherwise scan /proc.
     return readdirSync('/proc')
       .filter((n) => /^\d+$/.test(n))
       .map(Number)

@@ -29,7 +29,8 @@ import {
   type RunChallengeRequest,
 } from '../common/gen/polarise/v1/miner.js';
 import type { EventSink } from './handlers.js';
-import { openCgroupReader, type ContainerReader, type Reading, type SourceName } from './cgroup-sampler.js';
+import { join } from 'node:path';
+import { SharedCgroupReader, openCgroupReader, type ContainerReader, type Reading, type SourceName } from './cgroup-sampler.js';
 import { DockerStatsReader } from './stats-sampler.js';
 import { EventWriter } from './sample-stream.js';
 import { ChallengeExec } from './challenge-exec.js';
@@ -166,6 +167,7 @@ export class ChallengeRunner {
           onOutput,
           log,
           externalPolling: reader.source !== 'docker_stats',
+          cgroupProcs: reader instanceof SharedCgroupReader ? join(reader.paths.cpu, 'cgroup.procs') : undefined,
         });
       } catch (err) {
         throw dockerFailure(err, id);

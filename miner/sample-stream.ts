@@ -24,7 +24,9 @@ export class EventWriter {
   private pendingSample?: ResourceSample;
   private readonly output: { stream: OutputStream; data: Buffer }[] = [];
   private outputBytes = 0;
-  private pumping?: Promise<void>;
+  /** True while an event is being handed to the sink. */
+  private busy = false;
+  private flushWaiters: (() => void)[] = [];
   private drainWaiters: (() => void)[] = [];
   private paused = false;
   /** Samples handed to the sink. */
@@ -69,8 +71,9 @@ export class EventWriter {
   }
 
   /** Resolves when everything queued so far has been handed to the sink. */
-  async flush(): Promise<void> {
-    while (this.pumping) await this.pumping;
+  flush(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
   }
 
   /** Drops whatever still waits (the client is gone). */
@@ -82,10 +85,9 @@ export class EventWriter {
   }
 
   private kick(): void {
-    if (this.pumping) return;
-    this.pumping = this.pump().finally(() => {
-      this.pumping = undefined;
-    });
+    if (this.busy) return;
+    this.busy = true;
+    this.next();
   }
 
   private release(): void {
@@ -96,31 +98,39 @@ export class EventWriter {
     for (const w of waiters) w();
   }
 
-  private async pump(): Promise<void> {
-    // Alternate a sample and an output chunk so that neither starves the other.
-    let preferSample = true;
-    for (;;) {
-      if (this.sink.signal.aborted) {
-        this.discard();
-        return;
+  // Alternate a sample and an output chunk so that neither starves the other.
+  private preferSample = true;
+
+  /**
+   * Hands the next event to the sink and comes back when the sink can take
+   * more. A plain callback chain, not an async loop: one promise per event
+   * (the sink's own), nothing else allocated on a sample's way out.
+   */
+  private readonly next = (): void => {
+    if (this.sink.signal.aborted) this.discard();
+    let event: RunChallengeResponse | undefined;
+    if (this.pendingSample && (this.preferSample || this.output.length === 0)) {
+      event = { event: { $case: 'sample', value: this.pendingSample } };
+      this.pendingSample = undefined;
+      this.sentSamples++;
+    } else {
+      const chunk = this.output.shift();
+      if (chunk) {
+        this.outputBytes -= chunk.data.length;
+        this.sentOutputBytes += chunk.data.length;
+        event = { event: { $case: 'output', value: chunk } };
+        this.release();
       }
-      let event: RunChallengeResponse | undefined;
-      if (this.pendingSample && (preferSample || this.output.length === 0)) {
-        event = { event: { $case: 'sample', value: this.pendingSample } };
-        this.pendingSample = undefined;
-        this.sentSamples++;
-      } else {
-        const chunk = this.output.shift();
-        if (chunk) {
-          this.outputBytes -= chunk.data.length;
-          this.sentOutputBytes += chunk.data.length;
-          event = { event: { $case: 'output', value: chunk } };
-          this.release();
-        }
-      }
-      if (!event) return;
-      preferSample = !preferSample;
-      await this.sink.send(event);
     }
-  }
+    if (!event) {
+      this.busy = false;
+      this.preferSample = true;
+      const waiters = this.flushWaiters;
+      this.flushWaiters = [];
+      for (const w of waiters) w();
+      return;
+    }
+    this.preferSample = !this.preferSample;
+    this.sink.send(event).then(this.next, this.next);
+  };
 }

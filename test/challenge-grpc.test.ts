@@ -53,7 +53,8 @@ describe('RunChallenge over gRPC (real miner process)', function () {
     const events = await runChallenge(alice, {
       containerId: boxA,
       type: ChallengeType.CHALLENGE_TYPE_COMPUTE,
-      command: ['bash', '-c', 'while [ $SECONDS -lt 3 ]; do :; done; echo done'],
+      // Exactly 3 s of busy loop ($SECONDS would give 2–3 s: it counts whole seconds).
+      command: ['bash', '-c', 'end=$(( ${EPOCHREALTIME/[.,]/} + 3000000 )); while (( ${EPOCHREALTIME/[.,]/} < end )); do :; done; echo done'],
       expectedCpu: 3,
     });
     timers.forEach(clearTimeout);

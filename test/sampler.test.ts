@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
-import { CgroupReader, cgroupMounts, cgroupPathsOf, hostCgroupVersion, openCgroupReader, statValue } from '../miner/cgroup-sampler.js';
+import { CgroupReader, cgroupMounts, cgroupPathsOf, hostCgroupVersion, openCgroupReader, sharedReaderCount, statValue } from '../miner/cgroup-sampler.js';
 import { DockerStatsReader, readingFromStats, rfc3339Ns } from '../miner/stats-sampler.js';
 import { EventWriter } from '../miner/sample-stream.js';
 import { SampleClock, firstTick, nextTick } from '../miner/sample-clock.js';
@@ -96,6 +96,48 @@ describe('sampler: cgroup v2 (a fake unified tree)', () => {
   });
 });
 
+describe('sampler: cgroup v1 (a fake tree)', () => {
+  it('parses counters in place: the right key among look-alikes, big counters exact, a rewrite seen', () => {
+    const root = mkdtempSync(join(tmpdir(), 'polarise-cg1-'));
+    const proc = join(root, 'proc');
+    const dirs = { cpuacct: join(root, 'cpuacct', 'docker', 'abc'), memory: join(root, 'memory', 'docker', 'abc'), pids: join(root, 'pids', 'docker', 'abc') };
+    for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+    mkdirSync(join(proc, '7'), { recursive: true });
+    writeFileSync(join(proc, '7', 'cgroup'), '12:pids:/docker/abc\n5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n');
+    // More than 2^53 ns of CPU: parsed exactly.
+    writeFileSync(join(dirs.cpuacct, 'cpuacct.usage'), '12345678901234567\n');
+    writeFileSync(join(dirs.memory, 'memory.usage_in_bytes'), `${100 * MiB}\n`);
+    // inactive_file (this cgroup alone) comes first; total_inactive_file (with children) is the one docker stats uses.
+    writeFileSync(join(dirs.memory, 'memory.stat'), `cache ${30 * MiB}\ninactive_file ${5 * MiB}\ntotal_cache ${30 * MiB}\ntotal_inactive_file ${20 * MiB}\n`);
+    writeFileSync(join(dirs.memory, 'memory.limit_in_bytes'), '9223372036854771712\n');
+    writeFileSync(join(dirs.memory, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n');
+    writeFileSync(join(dirs.pids, 'pids.current'), '3\n');
+    const mounts = [
+      { root: '/', mountPoint: join(root, 'cpuacct'), fsType: 'cgroup', superOptions: ['rw', 'cpu', 'cpuacct'] },
+      { root: '/', mountPoint: join(root, 'memory'), fsType: 'cgroup', superOptions: ['rw', 'memory'] },
+      { root: '/', mountPoint: join(root, 'pids'), fsType: 'cgroup', superOptions: ['rw', 'pids'] },
+    ];
+    const reader = new CgroupReader(cgroupPathsOf(7, proc, mounts)!);
+    try {
+      expect(reader.source).to.equal('cgroup_v1');
+      const r = reader.read();
+      expect(r.cpuNs).to.equal(12345678901234567n);
+      expect(r.memoryUsage).to.equal(80 * MiB);
+      expect(r.memoryLimit).to.be.greaterThan(0).and.below(2 ** 62); // unlimited: the host's memory
+      expect(r.oomKills).to.equal(2);
+      expect(r.pids).to.equal(3);
+      // A shorter rewrite (the old bytes must not linger) and a first-line key.
+      writeFileSync(join(dirs.cpuacct, 'cpuacct.usage'), '42\n');
+      writeFileSync(join(dirs.memory, 'memory.stat'), `total_inactive_file ${MiB}\n`);
+      const r2 = reader.read(true);
+      expect(r2.cpuNs).to.equal(42n);
+      expect(r2.memoryUsage).to.equal(99 * MiB);
+    } finally {
+      reader.close();
+    }
+  });
+});
+
 describe('sampler: cgroup files of a real container', function () {
   let container: Docker.Container;
   before(async () => {
@@ -140,6 +182,33 @@ describe('sampler: cgroup files of a real container', function () {
     } finally {
       reader.close();
     }
+  });
+
+  it('runs in one container share one reader: one set of reads per tick, fresh reads on demand', async () => {
+    const pid = (await container.inspect()).State.Pid;
+    const before = sharedReaderCount();
+    const a = openCgroupReader(pid)!;
+    const b = openCgroupReader(pid)!;
+    try {
+      expect(sharedReaderCount()).to.equal(before + 1);
+      const ra = a.read();
+      // The same tick (within a millisecond): the other run gets that very reading.
+      expect(b.read()).to.equal(ra);
+      // Asked for fresh (a run's first and last reading), or a tick later: read again.
+      const fresh = b.read(true);
+      expect(fresh).to.not.equal(ra);
+      expect(fresh.atNs > ra.atNs).to.equal(true);
+      await new Promise((r) => setTimeout(r, 5));
+      const later = a.read();
+      expect(later.atNs > fresh.atNs).to.equal(true);
+      expect(later.memoryLimit).to.equal(256 * MiB);
+    } finally {
+      a.close();
+      a.close(); // twice is harmless
+      expect(sharedReaderCount()).to.equal(before + 1);
+      b.close();
+    }
+    expect(sharedReaderCount()).to.equal(before);
   });
 
   it('counts processes and sees CPU time grow under load', async () => {
