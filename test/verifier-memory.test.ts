@@ -1,17 +1,25 @@
 import { expect } from 'chai';
 import { MIB } from '../common/challenge/memfill.js';
-import { runMemoryChallenge, verifyBlock, verifySegment, planMemory } from '../validator/challenges/memory.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadOrCalibrate, memoryOpenDeadlineMs } from '../validator/challenges/calibration.js';
+import { DEFAULT_MEMORY, runMemoryChallenge, verifyBlock, verifySegment, planMemory } from '../validator/challenges/memory.js';
 import { buildProbe, localExecutor, probePath } from './fixtures/probe-executors.js';
 
-/** Open deadline used here: the default policy applied to a 0.5 s calibrated walk on this host. */
-const OPEN_DEADLINE_MS = Number(process.env.POLARISE_MEM_DEADLINE_MS ?? 1750);
 const CHEAT_RUNS = Number(process.env.POLARISE_CHEAT_RUNS ?? 6);
+const CACHE = process.env.POLARISE_CALIBRATION_CACHE ?? join(tmpdir(), 'polarise-calibration.json');
 
 describe('verifier: memory challenge (local prover)', function () {
   this.timeout(240_000);
-  before(() => buildProbe());
+  /** The production open deadline: this host's own calibration and the default policy. */
+  let openDeadlineMs = 0;
+  before(async () => {
+    buildProbe();
+    const cal = await loadOrCalibrate({ probePath: probePath(), cachePath: CACHE });
+    openDeadlineMs = memoryOpenDeadlineMs(cal, { steps: DEFAULT_MEMORY.steps });
+  });
   const run = (variant: string, mib: number) =>
-    runMemoryChallenge(localExecutor, { probePath: probePath(variant), sizeBytes: mib * MIB, openDeadlineMs: OPEN_DEADLINE_MS });
+    runMemoryChallenge(localExecutor, { probePath: probePath(variant), sizeBytes: mib * MIB, openDeadlineMs });
 
   for (const mib of [64, 128, 256])
     it(`an honest prover passes at ${mib} MiB`, async () => {
@@ -26,13 +34,15 @@ describe('verifier: memory challenge (local prover)', function () {
     it(`catches ${variant.replace('probe-cheat-mem-', 'keep-')} in ${CHEAT_RUNS} of ${CHEAT_RUNS} runs (64 MiB)`, async () => {
       let caught = 0;
       const opens: number[] = [];
+      const findings: string[] = [];
       for (let i = 0; i < CHEAT_RUNS; i++) {
         const r = await run(variant, 64);
         opens.push(Math.round(r.openMs));
         if (!r.passed) caught++;
-        expect(r.findings.join()).to.match(/mem open: (took|probe killed)/);
+        findings.push(r.findings.join());
       }
-      expect(caught, `open times ${opens.join(', ')} ms`).to.equal(CHEAT_RUNS);
+      expect(caught, `open times ${opens.join(', ')} ms, deadline ${Math.round(openDeadlineMs)} ms`).to.equal(CHEAT_RUNS);
+      for (const f of findings) expect(f).to.match(/mem open: (took|probe killed)/);
     });
 
   it('rejects proofs that do not replay, or blocks not derived from the seed', async () => {

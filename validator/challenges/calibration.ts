@@ -41,7 +41,7 @@ export const DEFAULT_DEADLINES: DeadlinePolicy = {
   computeSafetyFactor: 1.45,
   computeOverheadMs: 150,
   memorySafetyFactor: 2.5,
-  memoryOverheadMs: 500,
+  memoryOverheadMs: 200,
 };
 
 /** Cache key: what the measurement depends on. */
