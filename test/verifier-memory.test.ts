@@ -31,7 +31,8 @@ describe('verifier: memory challenge (local prover)', function () {
     });
 
   for (const variant of ['probe-cheat-mem-every-other', 'probe-cheat-mem-first-half'])
-    it(`catches ${variant.replace('probe-cheat-mem-', 'keep-')} in ${CHEAT_RUNS} of ${CHEAT_RUNS} runs (64 MiB)`, async () => {
+    it(`catches ${variant.replace('probe-cheat-mem-', 'keep-')} in ${CHEAT_RUNS} of ${CHEAT_RUNS} runs (64 MiB)`, async function () {
+      this.timeout(60_000 + CHEAT_RUNS * 5_000);
       let caught = 0;
       const opens: number[] = [];
       const findings: string[] = [];
