@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { parseConfig, type Config } from '../../common/config.js';
 import { createLogger, type Logger } from '../../common/logger.js';
-import type { ChallengeResult, ResourceSample, RunChallengeRequest, RunChallengeResponse } from '../../common/gen/polarise/v1/miner.js';
+import { ChallengeType, RunChallengeRequest, type ChallengeResult, type ResourceSample, type RunChallengeResponse } from '../../common/gen/polarise/v1/miner.js';
 import type { EventSink } from '../../miner/handlers.js';
 import { cgroupPathsOf } from '../../miner/cgroup-sampler.js';
 import { docker } from './docker.js';
@@ -59,18 +59,9 @@ export function quietLogger(): Logger {
   return createLogger({ component: 'test-runner' }, { level: (process.env.POLARISE_TEST_LOG as 'debug' | undefined) ?? 'warn' });
 }
 
+/** A request with the contract's defaults and a compute type, as a client would send it. */
 export function request(req: Partial<RunChallengeRequest>): RunChallengeRequest {
-  return {
-    containerId: '',
-    type: 1,
-    command: [],
-    duration: 0,
-    expectedCpu: 0,
-    sampleIntervalMs: 0,
-    stdin: Buffer.alloc(0),
-    streamOutput: false,
-    ...req,
-  };
+  return RunChallengeRequest.fromPartial({ type: ChallengeType.CHALLENGE_TYPE_COMPUTE, ...req });
 }
 
 export interface CollectingSink extends EventSink {

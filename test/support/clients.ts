@@ -7,7 +7,8 @@ import {
   type AllocateResponse,
   type ListContainersResponse,
   type ReleaseResponse,
-  type RunChallengeRequest,
+  ChallengeType,
+  RunChallengeRequest,
   type RunChallengeResponse,
 } from '../../common/gen/polarise/v1/miner.js';
 import { HealthClient, type HealthCheckResponse } from '../../common/gen/grpc/health/v1/health.js';
@@ -61,17 +62,7 @@ export function runChallenge(
   req: Partial<RunChallengeRequest>,
   options: { timeoutMs?: number; onEvent?: (e: RunChallengeResponse) => void } = {},
 ): Promise<RunChallengeResponse[]> {
-  const full: RunChallengeRequest = {
-    containerId: '',
-    type: 1,
-    command: [],
-    duration: 0,
-    expectedCpu: 0,
-    sampleIntervalMs: 0,
-    stdin: Buffer.alloc(0),
-    streamOutput: false,
-    ...req,
-  };
+  const full = RunChallengeRequest.fromPartial({ type: ChallengeType.CHALLENGE_TYPE_COMPUTE, ...req });
   return new Promise((resolve, reject) => {
     const events: RunChallengeResponse[] = [];
     const stream = c.runChallenge(full, new Metadata(), deadline(options.timeoutMs ?? 60_000));
