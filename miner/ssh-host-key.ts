@@ -2,20 +2,16 @@
  * The SSH host key (ed25519): made on first start, kept at ssh.host_key with
  * mode 0600, so renters see the same fingerprint after a restart.
  */
-import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import ssh2 from 'ssh2';
+import { sshFingerprint } from '../common/ssh-fingerprint.js';
 
 export interface HostKey {
   /** OpenSSH private key text. */
   privateKey: string;
   /** "SHA256:..." as OpenSSH prints it. */
   fingerprint: string;
-}
-
-export function fingerprintOf(publicSsh: Buffer): string {
-  return 'SHA256:' + createHash('sha256').update(publicSsh).digest('base64').replace(/=+$/, '');
 }
 
 export function loadOrCreateHostKey(path: string): HostKey {
@@ -31,5 +27,5 @@ export function loadOrCreateHostKey(path: string): HostKey {
   if (parsed instanceof Error || Array.isArray(parsed)) {
     throw new Error(`ssh.host_key ${path}: not a usable private key (${parsed instanceof Error ? parsed.message : 'several keys'})`);
   }
-  return { privateKey, fingerprint: fingerprintOf(parsed.getPublicSSH()) };
+  return { privateKey, fingerprint: sshFingerprint(parsed.getPublicSSH()) };
 }

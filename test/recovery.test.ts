@@ -5,32 +5,12 @@
  * half-created leftovers are removed.
  */
 import { expect } from 'chai';
-import ssh2 from 'ssh2';
-import type { AllocateResponse } from '../common/gen/polarise/v1/miner.js';
 import { allocate, listContainers, minerClient } from './support/clients.js';
 import { countResources, docker, removeResources, requireDocker } from './support/docker.js';
 import { startMiner, type MinerProcess } from './support/miner-process.js';
 import { footprint, ready } from './support/miner-state.js';
 import { ssh } from './support/openssh.js';
-
-function hostKeyOf(a: AllocateResponse): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('error', reject);
-    c.on('ready', () => c.end());
-    c.connect({
-      host: a.host,
-      port: a.sshPort,
-      username: 'root',
-      password: a.password,
-      hostHash: 'sha256',
-      hostVerifier: (hash: string) => {
-        resolve('SHA256:' + Buffer.from(hash, 'hex').toString('base64').replace(/=+$/, ''));
-        return true;
-      },
-    });
-  });
-}
+import { presentedHostKey } from './support/ssh-host-key.js';
 
 describe('restart recovery', function () {
   this.timeout(120_000);
@@ -91,7 +71,7 @@ describe('restart recovery', function () {
       const r = await ssh({ host: long.host, port: long.sshPort, password: long.password }, 'echo back');
       expect(r.code, r.stderr.toString()).to.equal(0);
       expect(r.stdout.toString()).to.equal('back\n');
-      expect(await hostKeyOf(long)).to.equal(long.sshHostKeyFingerprint);
+      expect(await presentedHostKey(long)).to.equal(long.sshHostKeyFingerprint);
 
       // The short lease still ends on time.
       const wait = short.expiresAt!.getTime() - Date.now();

@@ -15,6 +15,7 @@ import { docker, removeResources, requireDocker } from './support/docker.js';
 import { startMiner, type MinerProcess } from './support/miner-process.js';
 import { footprint, ready } from './support/miner-state.js';
 import { scp, sftpBatch, ssh, sshKeygen, type KeyPair, type SshTarget } from './support/openssh.js';
+import { presentedHostKey } from './support/ssh-host-key.js';
 
 function connect(a: AllocateResponse, extra: Partial<ssh2.ConnectConfig> = {}): Promise<ssh2.Client> {
   return new Promise((resolve, reject) => {
@@ -81,22 +82,7 @@ describe('SSH gateway', function () {
   });
 
   it('presents the host key fingerprint that Allocate returned', async () => {
-    const fingerprint = await new Promise<string>((resolve, reject) => {
-      const c = new ssh2.Client();
-      c.on('error', reject);
-      c.connect({
-        host: a.host,
-        port: a.sshPort,
-        username: 'root',
-        password: a.password,
-        hostHash: 'sha256',
-        hostVerifier: (hash: string) => {
-          resolve('SHA256:' + Buffer.from(hash, 'hex').toString('base64').replace(/=+$/, ''));
-          return true;
-        },
-      });
-      c.on('ready', () => c.end());
-    });
+    const fingerprint = await presentedHostKey(a);
     expect(fingerprint).to.equal(a.sshHostKeyFingerprint);
   });
 

@@ -4,7 +4,8 @@
  * fresh nonce, then the probe uploaded over SFTP. A TCP accept is not enough.
  */
 import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sshFingerprint } from '../common/ssh-fingerprint.js';
 import { readFileSync } from 'node:fs';
 
 export interface SshTarget {
@@ -26,10 +27,6 @@ export interface RentalProbeResult {
 
 export const PROBE_PATH = '/usr/local/bin/polarise-probe';
 
-export function fingerprint(key: Buffer): string {
-  return 'SHA256:' + createHash('sha256').update(key).digest('base64').replace(/=+$/, '');
-}
-
 function connect(target: SshTarget, timeoutMs: number): Promise<{ client: Client; hostKeyOk: boolean }> {
   return new Promise((resolve, reject) => {
     const client = new Client();
@@ -42,7 +39,7 @@ function connect(target: SshTarget, timeoutMs: number): Promise<{ client: Client
       readyTimeout: timeoutMs,
       tryKeyboard: false,
       hostVerifier: (key: Buffer) => {
-        hostKeyOk = fingerprint(key) === target.hostKeyFingerprint;
+        hostKeyOk = sshFingerprint(key) === target.hostKeyFingerprint;
         return hostKeyOk;
       },
     };
