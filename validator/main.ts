@@ -10,6 +10,7 @@ import { loadOrCalibrate } from './challenges/calibration.js';
 import { LiveView, liveViewMode } from './live-view.js';
 import { writeReport } from './report.js';
 import { ScoreStore } from './score-store.js';
+import { normaliseWeights } from './scoring.js';
 import { roundSettings, runValidationRound } from './validation-run.js';
 import { ValidatorMetrics } from './validator-metrics.js';
 import { serveMetrics, type MetricsEndpoint } from '../common/metrics-http.js';
@@ -109,9 +110,9 @@ function scores(config: Config, json: boolean): void {
   const store = ScoreStore.open(config.validator.database);
   try {
     const current = store.currentScores();
-    const total = current.reduce((a, s) => a + Math.max(0, s.ema), 0);
+    const weights = normaliseWeights(new Map(current.map((s) => [s.miner, s.ema])));
     for (const s of current) {
-      const weight = total > 0 ? s.ema / total : 0;
+      const weight = weights.get(s.miner) ?? 0;
       if (json) console.log(JSON.stringify({ ...s, weight }));
       else console.log(`${s.miner.padEnd(20)} ema=${s.ema.toFixed(3)} rounds=${s.rounds} weight=${weight.toFixed(3)}`);
     }
