@@ -32,11 +32,22 @@ describe('restart recovery', function () {
     const long = await allocate(client, { memory: '96m', leaseSeconds: 600 });
     const short = await allocate(client, { memory: '64m', leaseSeconds: 12 });
     client.close();
+    const prefix = first.prefix;
+
+    expect(await first.stop('SIGKILL')).to.equal(null);
+    // Killed: nothing answers on the SSH ports any more.
+    expect((await footprint(first)).ports).to.deep.equal([]);
+    // The containers kept running.
+    expect((await docker.getContainer(long.containerId).inspect()).State.Running).to.equal(true);
+    // The two allocations, each a container and its network; nothing else.
+    expect(await countResources(prefix)).to.deep.equal({ containers: 2, networks: 2 });
 
     // What a crash midway through an Allocate leaves: a container never
     // marked ready (still named *.pending) and its network; and a network
-    // whose container never came.
-    const prefix = first.prefix;
+    // whose container never came. Injected only now, while no miner runs:
+    // the first miner's reconciler (every second) would otherwise remove
+    // them before the restart could, and the restart would be credited with
+    // a removal it never did.
     const leftover = `${prefix}0123456789ab`;
     await docker.createNetwork({ Name: leftover, Labels: { 'polarise.miner': prefix, 'polarise.kind': 'network', 'polarise.network': leftover } });
     await docker.createNetwork({ Name: `${prefix}ba9876543210`, Labels: { 'polarise.miner': prefix, 'polarise.kind': 'network' } });
@@ -47,13 +58,8 @@ describe('restart recovery', function () {
       Labels: { 'polarise.miner': prefix, 'polarise.kind': 'container', 'polarise.network': leftover },
       HostConfig: { NetworkMode: leftover },
     });
+    // Two allocations (container + network each) plus the leftovers.
     expect(await countResources(prefix)).to.deep.equal({ containers: 3, networks: 4 });
-
-    expect(await first.stop('SIGKILL')).to.equal(null);
-    // Killed: nothing answers on the SSH ports any more.
-    expect((await footprint(first)).ports).to.deep.equal([]);
-    // The containers kept running.
-    expect((await docker.getContainer(long.containerId).inspect()).State.Running).to.equal(true);
 
     second = await startMiner({ reuse: { configPath: first.configPath, stateDir: first.stateDir, prefix } });
     client = minerClient(second.address, { caCert: second.pki.caCert, client: second.pki.client('renter', 'alice') });
