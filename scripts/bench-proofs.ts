@@ -15,9 +15,10 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_COMPUTE, runComputeChallenge } from '../validator/challenges/compute.js';
+import { DEFAULT_COMPUTE } from '../validator/challenges/compute.js';
+import { runComputeChallenge } from '../validator/challenges/compute-challenge.js';
 import { localExecutor } from '../validator/challenges/local-executor.js';
-import { runMemoryChallenge } from '../validator/challenges/memory.js';
+import { runMemoryChallenge } from '../validator/challenges/memory-challenge.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -50,7 +51,7 @@ const provers: number[] = [];
 const verifies: number[] = [];
 for (let i = 0; i < runs; i++) {
   const r = await runComputeChallenge(localExecutor, {
-    probePath, claimedCores: cores, deadlineMs: 600_000, expectedCpuSeconds: 0, params: { n, factors },
+    probePath, claimedCores: cores, deadlineMs: 600_000, fullMarksMs: 600_000, expectedCpuSeconds: 0, params: { n, factors },
   });
   const prover = (r.proverCpuMs ?? NaN) + (r.openProverCpuMs ?? 0);
   ratios.push(r.verifyCpuMs / prover);
@@ -60,7 +61,7 @@ for (let i = 0; i < runs; i++) {
     `  passed=${r.passed} commit=${r.commitMs.toFixed(0)} ms open=${r.openMs.toFixed(0)} ms ` +
       `prover_cpu=${prover.toFixed(0)} ms verify_cpu=${r.verifyCpuMs.toFixed(1)} ms ratio=${pct(r.verifyCpuMs, prover)}`,
   );
-  if (!r.passed) console.log('   ', r.findings.join('\n    '));
+  if (!r.passed) console.log('   ', r.findings.map((f) => f.message).join('\n    '));
 }
 console.log(
   `  median: prover_cpu=${median(provers).toFixed(0)} ms verify_cpu=${median(verifies).toFixed(1)} ms ` +
@@ -79,7 +80,7 @@ if (!values['skip-memory']) {
       `  passed=${r.passed} commit=${r.commitMs.toFixed(0)} ms open=${r.openMs.toFixed(0)} ms prove=${r.proveMs.toFixed(0)} ms ` +
         `prover_cpu=${prover.toFixed(0)} ms verify_cpu=${r.verifyCpuMs.toFixed(1)} ms ratio=${pct(r.verifyCpuMs, prover)}`,
     );
-    if (!r.passed) console.log('   ', r.findings.join('\n    '));
+    if (!r.passed) console.log('   ', r.findings.map((f) => f.message).join('\n    '));
   }
   console.log(`  median ratio=${(100 * median(mratios)).toFixed(2)} %`);
 }

@@ -17,8 +17,8 @@ describe('HTML report', () => {
     for (const [i, scores] of [[0.9, 0.3], [0.95, 0.2], [1, 0]].entries()) {
       const roundId = store.startRound(new Date(Date.UTC(2025, 0, 1, i)));
       const honest = minerRound('honest', scores[0]!);
-      const lazy = minerRound('lazy', scores[1]!, { findings: [`memory open: ${attack}`] });
-      lazy.challenges[3]!.findings.push('answered 3 of 64 walks wrong');
+      const lazy = minerRound('lazy', scores[1]!, { findings: [{ code: 'round-error', message: `memory open: ${attack}` }] });
+      lazy.challenges[3]!.findings.push({ code: 'memory-too-slow', message: 'the fastest of 3 walks took 2600 ms', figures: { bestMs: 2600, deadlineMs: 990 } });
       store.recordMinerRound(roundId, honest, 0.3);
       store.recordMinerRound(roundId, scores[1] === 0 ? { ...lazy, error: 'connect ECONNREFUSED <down>', challenges: [] } : lazy, 0.3);
       store.finishRound(roundId, new Date(Date.UTC(2025, 0, 1, i, 1)));
@@ -47,7 +47,7 @@ describe('HTML report', () => {
     const weight = Number(/href="#miner-honest">honest<\/a><\/td><td>[\d.]+<\/td><td>([\d.]+)%/.exec(html)![1]);
     expect(weight).to.be.greaterThan(80);
     expect(html).to.include('Round 3');
-    expect(html).to.include('answered 3 of 64 walks wrong');
+    expect(html).to.include('the fastest of 3 walks took 2600 ms');
   });
 
   it('escapes what came from miners and needs no network or script', () => {

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SCHEMA_VERSION, ScoreStore, ScoreStoreError } from '../validator/score-store.js';
+import { MIGRATIONS, SCHEMA_VERSION, ScoreStore, ScoreStoreError } from '../validator/score-store.js';
 import { updateEma } from '../validator/scoring.js';
 import { minerRound } from './support/round-results.js';
 
@@ -134,8 +134,10 @@ describe('score store (SQLite)', () => {
     const path = join(dir, 'validator.db');
     const store = ScoreStore.open(path);
     try {
-      const original = minerRound('honest', 0.85, { findings: ['round-level <finding>'] });
-      original.challenges[1]!.findings.push('compute open: row 17 did not match');
+      const original = minerRound('honest', 0.85, { findings: [{ code: 'release-failed', message: 'round-level <finding>' }] });
+      original.challenges[1]!.findings.push({ code: 'compute-proof-invalid', message: 'compute open: row 17 did not match' });
+      original.challenges[0]!.findings.push({ code: 'samples-impossible', message: 'doubled', figures: { cpuSeconds: 2.5, maxCpuSeconds: 1.2 } });
+      original.lie = true;
       const started = new Date('2025-03-01T00:00:00Z');
       const roundId = store.startRound(started);
       store.recordMinerRound(roundId, original, ALPHA);
@@ -150,6 +152,7 @@ describe('score store (SQLite)', () => {
       expect(round!.startedAt).to.deep.equal(started);
       expect(round!.finishedAt).to.deep.equal(new Date('2025-03-01T00:01:00Z'));
       expect(round!.miners.map((m) => m.miner)).to.deep.equal(['down', 'honest']);
+      // Each finding once, with its code and figures, under its challenge (the store once kept challenge findings twice).
       expect(round!.miners[1]).to.deep.equal({ ...original, roundId, ema: 0.85 });
       expect(round!.miners[0]).to.deep.equal({ ...failed, roundId, ema: 0 });
     } finally {
@@ -177,6 +180,28 @@ describe('score store (SQLite)', () => {
       store.recordMinerRound(store.startRound(new Date()), result, ALPHA);
       expect(performance.now() - started).to.be.lessThan(2000);
       expect(store.recentRounds(1)[0]!.miners[0]!.challenges[0]!.samples).to.have.length(5000);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('migrates a version-1 database: each finding kept once, marked unclassified', () => {
+    const path = join(dir, 'v1.db');
+    const db = new Database(path);
+    db.exec(MIGRATIONS[0]!);
+    db.pragma('user_version = 1');
+    db.exec(`INSERT INTO rounds (id, started_at) VALUES (1, 0);
+      INSERT INTO miner_rounds (id, round_id, miner, address, started_at, finished_at, claimed_cpu_count, claimed_memory_bytes,
+        compute, memory, rental, metrics, round_score, ema) VALUES (1, 1, 'm', 'a', 0, 1, 1, 1, 0, 0, 1, 0, 0.25, 0.25);
+      INSERT INTO challenges (id, miner_round_id, seq, kind, step, passed, elapsed_ms, details) VALUES (7, 1, 0, 'compute', 'commit', 0, 1, '{}');
+      INSERT INTO findings (miner_round_id, challenge_id, text) VALUES (1, NULL, 'cpu commit: too slow'), (1, NULL, 'rental: ok'), (1, 7, 'cpu commit: too slow');`);
+    db.close();
+    const store = ScoreStore.open(path);
+    try {
+      const [m] = store.recentRounds(1)[0]!.miners;
+      expect(m!.findings).to.deep.equal([{ code: 'unclassified', message: 'rental: ok' }]);
+      expect(m!.challenges[0]!.findings).to.deep.equal([{ code: 'unclassified', message: 'cpu commit: too slow' }]);
+      expect(m!.lie).to.equal(undefined);
     } finally {
       store.close();
     }

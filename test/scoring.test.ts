@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import {
+  deadlineComponent,
+  rateComponent,
   checksComponent,
   clampUnit,
   normaliseComponentWeights,
   normaliseWeights,
-  proofComponent,
   roundScore,
   updateEma,
   verifiedRatio,
@@ -22,11 +23,6 @@ describe('scoring', () => {
       expect(verifiedRatio(10, 0)).to.equal(0);
       expect(verifiedRatio(Number.NaN, 100)).to.equal(0);
       expect(verifiedRatio(Number.POSITIVE_INFINITY, 100)).to.equal(0);
-    });
-
-    it('a failed proof zeroes its component, whatever it measured', () => {
-      expect(proofComponent(false, 100, 100)).to.equal(0);
-      expect(proofComponent(true, 75, 100)).to.equal(0.75);
     });
 
     it('checks component is the share of checks that held', () => {
@@ -93,6 +89,25 @@ describe('scoring', () => {
       const w = normaliseWeights(new Map([['a', -1], ['b', Number.NaN], ['c', 0.2]]));
       expect([...w.values()]).to.deep.equal([0, 0, 1]);
       expect(normaliseWeights(new Map()).size).to.equal(0);
+    });
+  });
+
+  describe('graded timed proofs (no cliff)', () => {
+    it('rateComponent: full marks within the bar, then the speed ratio; 0 when nothing finished', () => {
+      expect(rateComponent(1200, 900)).to.equal(1);
+      expect(rateComponent(1200, 1200)).to.equal(1);
+      expect(rateComponent(1200, 2400)).to.equal(0.5);
+      expect(rateComponent(1200, Infinity)).to.equal(0);
+      expect(rateComponent(1200, 0)).to.equal(0);
+    });
+
+    it('deadlineComponent: 1 within the deadline, linear to 0 at 1.25 × the deadline', () => {
+      expect(deadlineComponent(400, 1000)).to.equal(1);
+      expect(deadlineComponent(1000, 1000)).to.equal(1);
+      expect(deadlineComponent(1100, 1000)).to.be.closeTo(0.6, 1e-12);
+      expect(deadlineComponent(1250, 1000)).to.equal(0);
+      expect(deadlineComponent(3000, 1000)).to.equal(0);
+      expect(deadlineComponent(Infinity, 1000)).to.equal(0);
     });
   });
 });

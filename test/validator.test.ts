@@ -34,7 +34,8 @@ describe('the validator (npm run validator) against real miners', function () {
   this.timeout(300_000);
   let honest: MinerProcess;
   let upstream: MinerProcess;
-  let doctored: DoctoredMiner;
+  let shortMemory: DoctoredMiner;
+  let inflatedCpu: DoctoredMiner;
   let brokenSsh: DoctoredMiner;
   let dir: string;
   let configPath: string;
@@ -43,8 +44,9 @@ describe('the validator (npm run validator) against real miners', function () {
     await requireDocker();
     honest = await startMiner();
     upstream = await startMiner();
-    // Gives 160 MiB where 512 MiB were asked, and claims twice the CPU it used.
-    doctored = await startDoctoredMiner(upstream, { memory: '160m', inflateCpu: 2 });
+    // One lie each: 160 MiB given where 512 MiB were asked; samples claiming twice the CPU used.
+    shortMemory = await startDoctoredMiner(upstream, { memory: '160m' });
+    inflatedCpu = await startDoctoredMiner(upstream, { inflateCpu: 2 });
     // Announces an SSH port nobody listens on.
     brokenSsh = await startDoctoredMiner(upstream, { sshPort: 1 });
     dir = mkdtempSync(join(tmpdir(), 'polarise-validator-'));
@@ -59,7 +61,8 @@ describe('the validator (npm run validator) against real miners', function () {
           key: client.key,
           miners: [
             { name: 'honest', address: honest.address },
-            { name: 'doctored', address: doctored.address },
+            { name: 'short-memory', address: shortMemory.address },
+            { name: 'inflated-cpu', address: inflatedCpu.address },
             { name: 'down', address: 'localhost:1' },
             { name: 'broken-ssh', address: brokenSsh.address },
           ],
@@ -76,7 +79,8 @@ describe('the validator (npm run validator) against real miners', function () {
   });
 
   after(async () => {
-    await doctored?.close();
+    await shortMemory?.close();
+    await inflatedCpu?.close();
     await brokenSsh?.close();
     await honest?.stop();
     await upstream?.stop();
@@ -95,21 +99,42 @@ describe('the validator (npm run validator) against real miners', function () {
 
   let first: JsonEvent[];
 
-  it('scores an honest miner high and a doctored one lower, with the dominant weight to the honest one', async () => {
+  const doneOf = (all: JsonEvent[], miner: string) => all.find((e) => e.event === 'done' && e.miner === miner)!;
+  const codesOf = (e: JsonEvent) => (e.findings as { code: string }[]).map((f) => f.code);
+
+  it('scores an honest miner high: every proof passes, no finding', async () => {
     const stdout = await validator('run', '--once', '--json');
     expect(stdout).to.not.include('\x1b');
     first = events(stdout);
     const h = scoreOf(first, 'honest');
-    const d = scoreOf(first, 'doctored');
-    expect(h.compute, 'honest compute').to.be.above(0.5);
+    expect(h.compute, 'honest compute').to.be.above(0.8);
     expect(h.memory, 'honest memory').to.equal(1);
     expect(h.rental, 'honest rental').to.equal(1);
-    expect(h.round, 'honest round score').to.be.above(0.75);
-    expect(d.memory, 'doctored memory (160 MiB given for a 256 MiB proof)').to.equal(0);
-    expect(d.metrics, 'doctored metrics (samples inflated)').to.be.below(1);
-    expect(d.round!).to.be.below(h.round!);
-    expect(h.weight!).to.be.above(d.weight!);
-    expect(h.weight!).to.be.above(0.5);
+    expect(h.metrics, 'honest metrics').to.equal(1);
+    expect(h.round, 'honest round score').to.be.above(0.9);
+    expect(doneOf(first, 'honest').lie).to.equal(false);
+    expect(codesOf(doneOf(first, 'honest'))).to.deep.equal([]);
+  });
+
+  it('a miner giving less memory than asked fails the memory proof, says why, and is not called a liar', () => {
+    const d = scoreOf(first, 'short-memory');
+    expect(d.memory, '160 MiB given for a 256 MiB proof').to.equal(0);
+    expect(codesOf(doneOf(first, 'short-memory'))).to.include('memory-proof-invalid');
+    expect(doneOf(first, 'short-memory').lie).to.equal(false);
+    expect(d.round!).to.be.below(scoreOf(first, 'honest').round!);
+  });
+
+  it('a miner whose samples claim twice the CPU it used scores 0 for the round, with the numbers', () => {
+    const d = scoreOf(first, 'inflated-cpu');
+    const done = doneOf(first, 'inflated-cpu');
+    expect(d.round, 'a lie zeroes the round').to.equal(0);
+    expect(done.lie).to.equal(true);
+    const lie = (done.findings as { code: string; message: string; figures?: Record<string, number> }[]).find((f) => f.code === 'samples-impossible')!;
+    expect(lie.message).to.match(/more than 1 core/);
+    expect(lie.figures!.cpuSeconds).to.be.above(lie.figures!.maxCpuSeconds!);
+    // Its proofs were sound: only the samples lied.
+    expect(d.compute).to.be.above(0.5);
+    expect(scoreOf(first, 'honest').weight!).to.be.above(0.5);
   });
 
   it('scores zero for a miner that is down and for one whose SSH is broken, and still scores the others', () => {
@@ -142,7 +167,8 @@ describe('the validator (npm run validator) against real miners', function () {
     const out = join(dir, 'out.html');
     await validator('report', '--out', out);
     const html = readFileSync(out, 'utf8');
-    for (const miner of ['honest', 'doctored', 'down', 'broken-ssh']) expect(html).to.include(miner);
+    for (const miner of ['honest', 'short-memory', 'inflated-cpu', 'down', 'broken-ssh']) expect(html).to.include(miner);
+    expect(html).to.include('samples-impossible');
     expect((html.match(/<svg/g) ?? []).length).to.be.at.least(4);
     expect(html).to.not.match(/<script/i);
   });

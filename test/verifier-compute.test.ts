@@ -12,13 +12,8 @@ import {
   u24RowDot,
 } from '../common/challenge/matrix.js';
 import { matVecKernels } from '../common/challenge/matvec-wasm.js';
-import {
-  parseComputeCommit,
-  planCompute,
-  runComputeChallenge,
-  verifyComputeOpen,
-  verifyWorker,
-} from '../validator/challenges/compute.js';
+import { parseComputeCommit, planCompute, verifyComputeOpen, verifyWorker } from '../validator/challenges/compute.js';
+import { runComputeChallenge } from '../validator/challenges/compute-challenge.js';
 import type { ExecOutcome } from '../validator/challenges/executor.js';
 import { buildProbe, localExecutor, probePath } from './fixtures/probe-executors.js';
 
@@ -34,13 +29,18 @@ describe('verifier: compute challenge (local prover)', function () {
   this.timeout(120_000);
   before(() => buildProbe());
   const run = (variant: string, cores: number, n = 512, factors = 3) =>
-    runComputeChallenge(localExecutor, { probePath: probePath(variant), claimedCores: cores, deadlineMs: 60_000, expectedCpuSeconds: 0, params: { n, factors } });
+    runComputeChallenge(localExecutor, {
+      probePath: probePath(variant), claimedCores: cores, deadlineMs: 60_000, fullMarksMs: 60_000, expectedCpuSeconds: 0, params: { n, factors },
+    });
+  const messages = (r: { findings: { message: string }[] }): string => r.findings.map((f) => f.message).join('\n');
 
   for (const cores of [1, 2])
     it(`an honest prover passes with ${cores} worker(s)`, async () => {
       const r = await run('probe', cores);
       expect(r.findings).to.deep.equal([]);
       expect(r.passed).to.equal(true);
+      expect(r.component).to.equal(1);
+      expect(r.attempts).to.have.length(1);
       expect(r.verifiedWorkers).to.equal(cores);
     });
 
@@ -55,7 +55,9 @@ describe('verifier: compute challenge (local prover)', function () {
     for (let i = 0; i < 5; i++) {
       const r = await run('probe-cheat-half-rows', 2);
       expect(r.passed).to.equal(false);
-      expect(r.findings.join()).to.match(/Freivalds check failed/);
+      expect(r.component, 'a bad proof earns nothing, however fast').to.equal(0);
+      expect(r.findings.map((f) => f.code)).to.include('compute-proof-invalid');
+      expect(messages(r)).to.match(/Freivalds check failed/);
     }
   });
 
@@ -63,7 +65,8 @@ describe('verifier: compute challenge (local prover)', function () {
     for (let i = 0; i < 5; i++) {
       const r = await run('probe-cheat-one-entry', 1);
       expect(r.passed).to.equal(false);
-      expect(r.findings.join()).to.match(/Freivalds check failed/);
+      expect(r.component).to.equal(0);
+      expect(messages(r)).to.match(/Freivalds check failed/);
     }
   });
 

@@ -2,16 +2,20 @@ import { expect } from 'chai';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MIB } from '../common/challenge/memfill.js';
+import { spawn } from 'node:child_process';
 import {
   computeDeadlineMs,
+  computeFullMarksMs,
   deadlineSeparatesHalfCores,
   expectedComputeCpuSeconds,
   loadOrCalibrate,
   memoryOpenDeadlineMs,
   type Calibration,
 } from '../validator/challenges/calibration.js';
-import { DEFAULT_COMPUTE, runComputeChallenge, type ComputeResult } from '../validator/challenges/compute.js';
-import { DEFAULT_MEMORY, runMemoryChallenge } from '../validator/challenges/memory.js';
+import { DEFAULT_COMPUTE } from '../validator/challenges/compute.js';
+import { runComputeChallenge, type ComputeResult } from '../validator/challenges/compute-challenge.js';
+import { DEFAULT_MEMORY } from '../validator/challenges/memory.js';
+import { runMemoryChallenge } from '../validator/challenges/memory-challenge.js';
 import { buildProbe, hostBusyCores, probePath, requireDocker, startContainer, waitForQuietHost, type TestContainer } from './fixtures/probe-executors.js';
 
 /**
@@ -36,6 +40,8 @@ describe('verifier: claimed cores against real containers (Docker)', function ()
   before(async () => {
     await requireDocker();
     buildProbe();
+    // The calibration is the base of the deadlines: taken under another tenant's load it widens them.
+    await waitForQuietHost();
     cal = await loadOrCalibrate({ probePath: probePath(), cachePath: CACHE });
   });
   after(async () => {
@@ -47,7 +53,7 @@ describe('verifier: claimed cores against real containers (Docker)', function ()
     // One untimed exec first: the very first `docker exec` into a fresh container costs
     // runc/containerd set-up that a running allocation has long paid (measured: +0.3–0.9 s
     // when two fresh containers are entered at once). Every timed round after it is counted.
-    await c.exec([probePath(), 'help'], { type: 'compute', timeoutMs: 30_000 });
+    await c.exec([probePath(), 'help'], { type: 'compute', step: 'commit', timeoutMs: 30_000 });
     return c;
   };
   /** Host load (other tenants of this machine) seen before each honest round, and during it. */
@@ -73,15 +79,17 @@ describe('verifier: claimed cores against real containers (Docker)', function ()
       probePath: probePath(),
       claimedCores,
       deadlineMs: computeDeadlineMs(cal, plan),
+      fullMarksMs: computeFullMarksMs(cal, plan),
       expectedCpuSeconds: expectedComputeCpuSeconds(cal, plan),
     });
   };
   const summary = (rs: ComputeResult[]): string =>
-    rs.map((r) => `${Math.round(r.commitMs)}/${Math.round(r.deadlineMs)} ms${r.passed ? '' : ` FAIL ${r.findings.join('; ')}`}`).join(', ') +
+    rs.map((r) => `${r.attempts.map((a) => Math.round(a.commitMs)).join('+')}/${Math.round(r.deadlineMs)} ms${r.passed ? '' : ` FAIL ${r.findings.map((f) => f.message).join('; ')}`}`).join(', ') +
     ` (busy cores on the host before the rounds: ${loads.splice(0).map((l) => l.toFixed(2)).join(' ')};` +
     ` peak busy cores during them, own work included: ${during.splice(0).map((l) => l.toFixed(2)).join(' ')})`;
   const log = (name: string, rs: ComputeResult[]): void => {
-    if (process.env.POLARISE_LOG_ROUNDS) console.log(`      ${name}: ${rs.map((r) => Math.round(r.commitMs)).join(' ')} (deadline ${Math.round(rs[0]!.deadlineMs)} ms)`);
+    if (process.env.POLARISE_LOG_ROUNDS)
+      console.log(`      ${name}: ${rs.map((r) => r.attempts.map((a) => Math.round(a.commitMs)).join('+')).join(' ')} (full marks ${Math.round(rs[0]!.fullMarksMs)} ms, deadline ${Math.round(rs[0]!.deadlineMs)} ms)`);
   };
 
   it('calibration is cached per machine and probe', async () => {
@@ -124,16 +132,33 @@ describe('verifier: claimed cores against real containers (Docker)', function ()
     expect(rs.every((r) => r.passed), summary(rs)).to.equal(true);
   });
 
-  it(`claiming 2 cores on a 1-CPU container misses the deadline every time (${ROUNDS} rounds)`, async () => {
+  it(`an honest 1-core container passes while another process keeps a host core busy (${ROUNDS} rounds)`, async () => {
+    const c = await container(1);
+    const busy = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
+    try {
+      const rs: ComputeResult[] = [];
+      for (let i = 0; i < ROUNDS; i++) rs.push(await challenge(c, 1));
+      log('honest 1 core, one host core busy', rs);
+      loads.splice(0);
+      during.splice(0);
+      expect(rs.every((r) => r.passed), summary(rs)).to.equal(true);
+    } finally {
+      busy.kill('SIGKILL');
+    }
+  });
+
+  it(`claiming 2 cores on a 1-CPU container misses the deadline every time, after retests (${ROUNDS} rounds)`, async () => {
     const c = await container(1);
     const rs: ComputeResult[] = [];
     for (let i = 0; i < ROUNDS; i++) rs.push(await challenge(c, 2));
     log('claim 2 on 1 CPU', rs);
     loads.splice(0);
     during.splice(0);
-    expect(rs.every((r) => !r.passed && r.findings.some((f) => /deadline/.test(f))), summary(rs)).to.equal(true);
-    // The proof itself was valid: only the clock caught it.
-    expect(rs.every((r) => r.verifiedWorkers === 2 || r.verifiedWorkers === 0)).to.equal(true);
+    const caught = (r: ComputeResult) => !r.passed && r.attempts.length === 3 && r.findings.some((f) => f.code === 'compute-too-slow');
+    expect(rs.every(caught), summary(rs)).to.equal(true);
+    // The proof itself was valid: only the clock caught it, and the component follows the speed (about half).
+    expect(rs.every((r) => r.proofValid && r.verifiedWorkers === 2)).to.equal(true);
+    expect(rs.every((r) => r.component > 0 && r.component < 0.85), rs.map((r) => r.component.toFixed(2)).join(' ')).to.equal(true);
   });
 
   it('an honest memory prover passes inside a 512 MiB container (256 MiB)', async () => {
@@ -142,6 +167,7 @@ describe('verifier: claimed cores against real containers (Docker)', function ()
       probePath: probePath(),
       sizeBytes: 256 * MIB,
       openDeadlineMs: memoryOpenDeadlineMs(cal, { steps: DEFAULT_MEMORY.steps }),
+      memoryLimitBytes: 512 * MIB,
     });
     expect(r.findings).to.deep.equal([]);
     expect(r.passed).to.equal(true);

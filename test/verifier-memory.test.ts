@@ -3,10 +3,11 @@ import { MIB } from '../common/challenge/memfill.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadOrCalibrate, memoryOpenDeadlineMs } from '../validator/challenges/calibration.js';
-import { DEFAULT_MEMORY, runMemoryChallenge, verifyBlock, verifySegment, planMemory } from '../validator/challenges/memory.js';
-import { buildProbe, localExecutor, probePath } from './fixtures/probe-executors.js';
+import { DEFAULT_MEMORY, verifyBlock, verifySegment, planMemory } from '../validator/challenges/memory.js';
+import { runMemoryChallenge } from '../validator/challenges/memory-challenge.js';
+import { buildProbe, localExecutor, probePath, waitForQuietHost } from './fixtures/probe-executors.js';
 
-const CHEAT_RUNS = Number(process.env.POLARISE_CHEAT_RUNS ?? 6);
+const CHEAT_RUNS = Number(process.env.POLARISE_CHEAT_RUNS ?? 4);
 const CACHE = process.env.POLARISE_CALIBRATION_CACHE ?? join(tmpdir(), 'polarise-calibration.json');
 
 describe('verifier: memory challenge (local prover)', function () {
@@ -15,6 +16,8 @@ describe('verifier: memory challenge (local prover)', function () {
   let openDeadlineMs = 0;
   before(async () => {
     buildProbe();
+    // The calibration is the base of the deadlines: taken under another tenant's load it widens them.
+    await waitForQuietHost();
     const cal = await loadOrCalibrate({ probePath: probePath(), cachePath: CACHE });
     openDeadlineMs = memoryOpenDeadlineMs(cal, { steps: DEFAULT_MEMORY.steps });
   });
@@ -26,6 +29,7 @@ describe('verifier: memory challenge (local prover)', function () {
       const r = await run('probe', mib);
       expect(r.findings).to.deep.equal([]);
       expect(r.passed).to.equal(true);
+      expect(r.component).to.equal(1);
       expect(r.segmentsChecked).to.equal(9);
       expect(r.blocksChecked).to.equal(16);
     });
@@ -35,15 +39,17 @@ describe('verifier: memory challenge (local prover)', function () {
       this.timeout(60_000 + CHEAT_RUNS * 5_000);
       let caught = 0;
       const opens: number[] = [];
-      const findings: string[] = [];
+      const components: number[] = [];
       for (let i = 0; i < CHEAT_RUNS; i++) {
         const r = await run(variant, 64);
         opens.push(Math.round(r.openMs));
-        if (!r.passed) caught++;
-        findings.push(r.findings.join());
+        components.push(r.component);
+        // Retested (every walk missed), then a finding that names the times.
+        if (!r.passed && r.openAttemptsMs.length === 3 && r.findings.some((f) => f.code === 'memory-too-slow')) caught++;
       }
-      expect(caught, `open times ${opens.join(', ')} ms, deadline ${Math.round(openDeadlineMs)} ms`).to.equal(CHEAT_RUNS);
-      for (const f of findings) expect(f).to.match(/mem open: (took|probe killed)/);
+      expect(caught, `best open times ${opens.join(', ')} ms, deadline ${Math.round(openDeadlineMs)} ms`).to.equal(CHEAT_RUNS);
+      // Graded, not a cliff, but a prover recomputing half its data earns little of the component.
+      for (const c of components) expect(c).to.be.below(0.6);
     });
 
   it('rejects proofs that do not replay, or blocks not derived from the seed', async () => {

@@ -8,7 +8,8 @@
  * line per phase change, per finished miner and per score row (logfmt-like
  * `key=value` text, or JSON objects).
  */
-import { PHASES, type ComponentScores, type MinerRoundResult, type Phase, type SampleRecord } from './round-types.js';
+import type { Finding } from './findings.js';
+import { PHASES, allFindings, type ComponentScores, type MinerRoundResult, type Phase, type SampleRecord } from './round-types.js';
 
 export type LiveViewMode = 'tty' | 'plain' | 'json';
 
@@ -122,6 +123,12 @@ function phaseStyle(view: MinerView): Style {
   return 'cyan';
 }
 
+/** " · compute-too-slow, samples-mismatch": the reason codes, each once. */
+function findingsSummary(findings: readonly Finding[]): string {
+  const codes = [...new Set(findings.map((f) => f.code))];
+  return codes.length ? ` · ${codes.join(', ')}` : '';
+}
+
 function minerLine(view: MinerView, nameWidth: number, options: FrameOptions): string {
   const color = options.color ?? false;
   const last = view.samples.at(-1);
@@ -138,7 +145,7 @@ function minerLine(view: MinerView, nameWidth: number, options: FrameOptions): s
   const detail = result
     ? result.error
       ? `error: ${result.error}`
-      : `score ${score3(result.roundScore)}${result.findings.length ? ` · ${result.findings.length} finding(s)` : ''}`
+      : `score ${score3(result.roundScore)}${findingsSummary(allFindings(result))}${result.lie ? ' · LIE' : ''}`
     : (view.detail ?? '');
   return fit(
     [
@@ -274,7 +281,8 @@ export class LiveView {
         memory: c.memory,
         rental: c.rental,
         metrics: c.metrics,
-        findings: result.findings.length + result.challenges.reduce((n, ch) => n + ch.findings.length, 0),
+        lie: result.lie ?? false,
+        findings: allFindings(result),
         error: result.error,
       });
       return;

@@ -6,6 +6,7 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { Finding } from './findings.js';
 import type { ChallengeRecord } from './round-types.js';
 import type { CurrentScore, ScorePoint, ScoreStore, StoredMinerRound, StoredRound } from './score-store.js';
 import { normaliseWeights } from './scoring.js';
@@ -175,8 +176,15 @@ function challengeCharts(ch: ChallengeRecord, claimedCpus: number): string {
   return cpuChart + memoryChart;
 }
 
-function findingsList(findings: readonly string[]): string {
-  return findings.length ? `<ul class="findings">${findings.map((f) => `<li>${esc(f)}</li>`).join('')}</ul>` : '';
+function figuresText(f: Finding): string {
+  const entries = Object.entries(f.figures ?? {});
+  return entries.length ? ` <span class="figures">(${entries.map(([k, v]) => `${esc(k)} ${Number.isInteger(v) ? v : v.toFixed(2)}`).join(', ')})</span>` : '';
+}
+
+function findingsList(findings: readonly Finding[]): string {
+  return findings.length
+    ? `<ul class="findings">${findings.map((f) => `<li><code>${esc(f.code)}</code> ${esc(f.message)}${figuresText(f)}</li>`).join('')}</ul>`
+    : '';
 }
 
 function challengeSection(ch: ChallengeRecord, claimedCpus: number): string {
@@ -201,7 +209,7 @@ function componentsTable(r: StoredMinerRound): string {
 
 function minerRoundSection(r: StoredMinerRound, open: boolean): string {
   const duration = ((r.finishedAt.getTime() - r.startedAt.getTime()) / 1000).toFixed(1);
-  const error = r.error ? ` · <span class="fail">${esc(r.error)}</span>` : '';
+  const error = r.error ? ` · <span class="fail">${esc(r.error)}</span>` : r.lie ? ' · <span class="fail">lie: scored 0</span>' : '';
   return (
     `<details${open ? ' open' : ''}><summary>Round ${r.roundId} · ${esc(r.startedAt.toISOString())} · ${duration} s · score ${fixed3(r.roundScore)}${error}</summary>` +
     componentsTable(r) +

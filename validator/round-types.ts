@@ -1,5 +1,6 @@
 /** What one validation round produces for one miner: plain data, stored and shown. */
 import type { ExecSample } from './challenges/executor.js';
+import type { Finding } from './findings.js';
 
 export type Phase =
   | 'allocate'
@@ -47,7 +48,8 @@ export interface ChallengeRecord {
   /** On the validator's clock. */
   elapsedMs: number;
   deadlineMs?: number;
-  findings: string[];
+  /** Why the challenge scored less than 1, with the figures. */
+  findings: Finding[];
   /** Parameters and figures worth keeping (seed prefix, n, size, rates...). */
   details: Record<string, unknown>;
   samples: SampleRecord[];
@@ -62,8 +64,16 @@ export interface MinerRoundResult {
   components: ComponentScores;
   /** Weighted sum of the components for this round, in [0, 1]. */
   roundScore: number;
-  findings: string[];
+  /** Round-level findings (rental, errors, release); each challenge keeps its own. */
+  findings: Finding[];
   challenges: ChallengeRecord[];
   /** Set when the round could not complete (miner down, refused, SSH broken...). */
   error?: string;
+  /** The miner reported what cannot be true (a samples-impossible finding): the round scored 0. */
+  lie?: boolean;
+}
+
+/** Every finding of a round: its own, then each challenge's, each once. */
+export function allFindings(result: Pick<MinerRoundResult, 'findings' | 'challenges'>): Finding[] {
+  return [...result.findings, ...result.challenges.flatMap((ch) => ch.findings)];
 }

@@ -1,18 +1,23 @@
 /**
  * One validation round against one miner, as a renter would live it:
- * Allocate → SSH login and probe upload → compute commit/open → memory
- * commit/open → Release (always, whatever failed). Every figure that counts
- * is the validator's own: its seeds, its clock, its calibration.
+ * Allocate → SSH login and probe upload → compute (best of k commit/open
+ * cycles) → memory (commit, best of k walks) → Release (always, whatever
+ * failed). Every figure that counts is the validator's own: its seeds, its
+ * clock, its calibration. A lie in the samples zeroes the round.
  */
 import type { Calibration, DeadlinePolicy } from './challenges/calibration.js';
-import { computeDeadlineMs, expectedComputeCpuSeconds, memoryOpenDeadlineMs } from './challenges/calibration.js';
-import { planCompute, runComputeChallenge, type ComputeResult } from './challenges/compute.js';
-import { planMemory, runMemoryChallenge, type MemoryResult } from './challenges/memory.js';
-import type { ExecSample } from './challenges/executor.js';
+import { computeDeadlineMs, computeFullMarksMs, expectedComputeCpuSeconds, memoryOpenDeadlineMs } from './challenges/calibration.js';
+import { runComputeChallenge, type ComputeResult } from './challenges/compute-challenge.js';
+import { planCompute } from './challenges/compute.js';
+import type { ChallengeExecutor, ExecSample } from './challenges/executor.js';
+import { runMemoryChallenge, type MemoryResult } from './challenges/memory-challenge.js';
+import { planMemory } from './challenges/memory.js';
+import { finding, findingsOf, isLie, type Finding } from './findings.js';
 import { MinerClient, type ClientTlsFiles, type MinerAddress } from './miner-client.js';
 import { PROBE_PATH, probeRental } from './rental-probe.js';
 import type { ChallengeRecord, ComponentScores, ComponentWeights, MinerRoundResult, Phase, SampleRecord } from './round-types.js';
-import { checksComponent, proofComponent, roundScore, zeroComponents } from './scoring.js';
+import { allFindings } from './round-types.js';
+import { checksComponent, roundScore, zeroComponents } from './scoring.js';
 
 export interface RoundSettings {
   tls: ClientTlsFiles;
@@ -26,6 +31,8 @@ export interface RoundSettings {
   challengeMemoryBytes: number;
   weights: ComponentWeights;
   leaseSeconds?: number;
+  /** Timed runs per challenge at most (best of k); the defaults of the challenge modules otherwise. */
+  attempts?: number;
 }
 
 export interface RoundObserver {
@@ -33,52 +40,129 @@ export interface RoundObserver {
   sample?(miner: string, sample: SampleRecord): void;
 }
 
-function record(kind: 'compute' | 'memory', step: 'commit' | 'open', passed: boolean, elapsedMs: number, samples: SampleRecord[], extra: Partial<ChallengeRecord> = {}): ChallengeRecord {
-  return { kind, step, passed, elapsedMs, findings: [], details: {}, samples, ...extra };
+/** The live state of one round: where it is, and the samples of the challenge running. */
+class RoundProgress {
+  phase: Phase = 'allocate';
+  private samples: SampleRecord[] = [];
+
+  constructor(
+    private readonly miner: string,
+    private readonly observer: RoundObserver,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  enter(next: Phase, detail?: string): void {
+    if (this.signal?.aborted) throw new Error('the round was cancelled');
+    this.phase = next;
+    this.observer.phase?.(this.miner, next, detail);
+  }
+
+  readonly onSample = (s: ExecSample): void => {
+    const sample: SampleRecord = { phase: this.phase, ...s };
+    this.samples.push(sample);
+    this.observer.sample?.(this.miner, sample);
+  };
+
+  /** Follows each call's step into the phase the live view shows. */
+  follow(exec: ChallengeExecutor): ChallengeExecutor {
+    return (argv, opts) => {
+      const next: Phase = `${opts.type}-${opts.step}`;
+      if (next !== this.phase) this.enter(next);
+      return exec(argv, opts);
+    };
+  }
+
+  takeSamples(): SampleRecord[] {
+    const taken = this.samples;
+    this.samples = [];
+    return taken;
+  }
 }
 
-export async function runMinerRound(
-  target: MinerAddress,
-  settings: RoundSettings,
-  observer: RoundObserver = {},
-  signal?: AbortSignal,
-): Promise<MinerRoundResult> {
+function computeRecord(c: ComputeResult, samples: SampleRecord[]): ChallengeRecord {
+  return {
+    kind: 'compute',
+    step: 'commit',
+    passed: c.passed,
+    elapsedMs: c.commitMs,
+    deadlineMs: c.deadlineMs,
+    findings: [...c.findings, ...c.metrics.findings],
+    details: {
+      n: c.plan.n,
+      workers: c.plan.workers,
+      fullMarksMs: c.fullMarksMs,
+      commitsMs: c.attempts.map((a) => a.commitMs),
+      openMs: c.openMs,
+      verifyCpuMs: c.verifyCpuMs,
+      component: c.component,
+    },
+    samples,
+  };
+}
+
+function memoryRecord(m: MemoryResult, samples: SampleRecord[]): ChallengeRecord {
+  return {
+    kind: 'memory',
+    step: 'commit',
+    passed: m.passed,
+    elapsedMs: m.commitMs + m.openMs,
+    deadlineMs: m.openDeadlineMs,
+    findings: [...m.findings, ...m.metrics.findings],
+    details: {
+      sizeBytes: m.plan.sizeBytes,
+      commitMs: m.commitMs,
+      openMs: m.openMs,
+      walksMs: m.openAttemptsMs,
+      segmentsChecked: m.segmentsChecked,
+      blocksChecked: m.blocksChecked,
+      component: m.component,
+    },
+    samples,
+  };
+}
+
+async function proveCompute(exec: ChallengeExecutor, s: RoundSettings): Promise<ComputeResult> {
+  const cal = s.calibration;
+  const shape = planCompute(s.cpuCount);
+  return runComputeChallenge(exec, {
+    probePath: PROBE_PATH,
+    claimedCores: s.cpuCount,
+    deadlineMs: computeDeadlineMs(cal, shape, s.deadlines),
+    fullMarksMs: computeFullMarksMs(cal, shape, s.deadlines),
+    expectedCpuSeconds: expectedComputeCpuSeconds(cal, shape),
+    memoryLimitBytes: s.memoryBytes,
+    attempts: s.attempts,
+  });
+}
+
+async function proveMemory(exec: ChallengeExecutor, s: RoundSettings): Promise<MemoryResult> {
+  return runMemoryChallenge(exec, {
+    probePath: PROBE_PATH,
+    sizeBytes: s.challengeMemoryBytes,
+    openDeadlineMs: memoryOpenDeadlineMs(s.calibration, planMemory(s.challengeMemoryBytes), s.deadlines),
+    claimedCores: s.cpuCount,
+    memoryLimitBytes: s.memoryBytes,
+    attempts: s.attempts,
+  });
+}
+
+const errorText = (err: unknown): string => (err as { details?: string }).details ?? (err instanceof Error ? err.message : String(err));
+
+export async function runMinerRound(target: MinerAddress, settings: RoundSettings, observer: RoundObserver = {}, signal?: AbortSignal): Promise<MinerRoundResult> {
   const startedAt = new Date();
-  const findings: string[] = [];
+  const findings: Finding[] = [];
   const challenges: ChallengeRecord[] = [];
   const components: ComponentScores = zeroComponents();
   const client = new MinerClient(target, settings.tls);
-  let phase: Phase = 'allocate';
-  const enter = (next: Phase, detail?: string) => {
-    if (signal?.aborted) throw new Error('the round was cancelled');
-    phase = next;
-    observer.phase?.(target.name, next, detail);
-  };
-  // Samples of the current phase, as streamed (evidence to cross-check).
-  let phaseSamples: SampleRecord[] = [];
-  const onSample = (s: ExecSample) => {
-    const sample: SampleRecord = { phase, ...s };
-    phaseSamples.push(sample);
-    observer.sample?.(target.name, sample);
-  };
-  const takeSamples = () => {
-    const taken = phaseSamples;
-    phaseSamples = [];
-    return taken;
-  };
-
+  const progress = new RoundProgress(target.name, observer, signal);
   let containerId: string | undefined;
   let error: string | undefined;
   try {
-    enter('allocate');
-    const allocation = await client.allocate({
-      cpuCount: settings.cpuCount,
-      memory: settings.memory,
-      leaseSeconds: settings.leaseSeconds ?? 900,
-    });
+    progress.enter('allocate');
+    const allocation = await client.allocate({ cpuCount: settings.cpuCount, memory: settings.memory, leaseSeconds: settings.leaseSeconds ?? 900 });
     containerId = allocation.containerId;
 
-    enter('ssh', `${allocation.host}:${allocation.sshPort}`);
+    progress.enter('ssh', `${allocation.host}:${allocation.sshPort}`);
     const rental = await probeRental(
       {
         host: allocation.host,
@@ -88,80 +172,32 @@ export async function runMinerRound(
         hostKeyFingerprint: allocation.sshHostKeyFingerprint,
       },
       settings.probeBinary,
-      { onUpload: () => enter('upload') },
+      { onUpload: () => progress.enter('upload') },
     );
-    findings.push(...rental.findings);
+    findings.push(...findingsOf('rental-failed', rental.findings));
     components.rental = rental.ok ? 1 : 0;
     if (!rental.ok) throw new Error('the rental probe failed: no challenge can run without a working login');
 
-    const exec = client.executor(containerId, onSample);
-    const cal = settings.calibration;
+    const exec = progress.follow(client.executor(containerId, progress.onSample));
+    const compute = await proveCompute(exec, settings);
+    challenges.push(computeRecord(compute, progress.takeSamples()));
+    components.compute = compute.component;
 
-    enter('compute-commit');
-    const computePlan = planCompute(settings.cpuCount);
-    const deadlineMs = computeDeadlineMs(cal, computePlan, settings.deadlines);
-    const compute: ComputeResult = await runComputeChallenge(
-      async (argv, opts) => {
-        const outcome = await exec(argv, opts);
-        if (phase === 'compute-commit') enter('compute-open');
-        return outcome;
-      },
-      {
-        probePath: PROBE_PATH,
-        claimedCores: settings.cpuCount,
-        deadlineMs,
-        expectedCpuSeconds: expectedComputeCpuSeconds(cal, computePlan),
-      },
-    );
-    findings.push(...compute.findings, ...compute.metrics.findings);
-    const computeSamples = takeSamples();
-    challenges.push(
-      record('compute', 'commit', compute.passed, compute.commitMs, computeSamples, {
-        deadlineMs: compute.deadlineMs,
-        findings: [...compute.findings, ...compute.metrics.findings],
-        details: { n: compute.plan.n, workers: compute.plan.workers, openMs: compute.openMs, verifyCpuMs: compute.verifyCpuMs },
-      }),
-    );
-    // Verified rate against the calibrated rate for the claimed cores.
-    const calibratedMs = cal.computeCpuMs * (compute.plan.n / cal.n) ** 3 + settings.deadlines.computeOverheadMs;
-    components.compute = proofComponent(compute.passed, 1 / compute.commitMs, 1 / calibratedMs);
-
-    enter('memory-commit');
-    const memoryPlan = planMemory(settings.challengeMemoryBytes);
-    const memory: MemoryResult = await runMemoryChallenge(
-      async (argv, opts) => {
-        const outcome = await exec(argv, opts);
-        if (phase === 'memory-commit') enter('memory-open');
-        return outcome;
-      },
-      {
-        probePath: PROBE_PATH,
-        sizeBytes: settings.challengeMemoryBytes,
-        openDeadlineMs: memoryOpenDeadlineMs(cal, memoryPlan, settings.deadlines),
-      },
-    );
-    findings.push(...memory.findings, ...memory.metrics.findings);
-    challenges.push(
-      record('memory', 'commit', memory.passed, memory.commitMs + memory.openMs, takeSamples(), {
-        deadlineMs: memory.openDeadlineMs,
-        findings: [...memory.findings, ...memory.metrics.findings],
-        details: { sizeBytes: memory.plan.sizeBytes, openMs: memory.openMs, segmentsChecked: memory.segmentsChecked, blocksChecked: memory.blocksChecked },
-      }),
-    );
-    components.memory = proofComponent(memory.passed, settings.challengeMemoryBytes, settings.challengeMemoryBytes);
+    const memory = await proveMemory(exec, settings);
+    challenges.push(memoryRecord(memory, progress.takeSamples()));
+    components.memory = memory.component;
     components.metrics = checksComponent([compute.metrics.status === 'ok', memory.metrics.status === 'ok']);
   } catch (err) {
-    error = `${phase}: ${(err as { details?: string }).details ?? (err as Error).message}`;
-    findings.push(error);
+    error = `${progress.phase}: ${errorText(err)}`;
+    if (!findings.some((f) => f.code === 'rental-failed')) findings.push(finding('round-error', error));
   } finally {
     if (containerId) {
       observer.phase?.(target.name, 'release');
-      await client.release(containerId).catch((err: Error) => findings.push(`release: ${err.message}`));
+      await client.release(containerId).catch((err: unknown) => findings.push(finding('release-failed', errorText(err))));
     }
     client.close();
   }
-  observer.phase?.(target.name, error ? 'failed' : 'done', error);
-  return {
+  const result: MinerRoundResult = {
     miner: target.name,
     address: target.address,
     startedAt,
@@ -173,5 +209,11 @@ export async function runMinerRound(
     challenges,
     error,
   };
+  const lies = allFindings(result).filter(isLie);
+  if (lies.length) {
+    result.lie = true;
+    result.roundScore = 0;
+  }
+  observer.phase?.(target.name, error ? 'failed' : 'done', error ?? (lies.length ? `lie: ${lies[0]!.message}` : undefined));
+  return result;
 }
-

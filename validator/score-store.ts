@@ -13,6 +13,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { FINDING_CODES, type Finding, type FindingCode } from './findings.js';
 import type { ChallengeRecord, MinerRoundResult, Phase, SampleRecord } from './round-types.js';
 import { updateEma } from './scoring.js';
 
@@ -83,6 +84,15 @@ export const MIGRATIONS: readonly string[] = [
     last_round_at INTEGER NOT NULL
   );
   `,
+  // 2: findings carry a reason code and their figures; a round records whether the miner lied.
+  // Rows from version 1 stored each challenge finding twice (once without its challenge): keep one.
+  `
+  ALTER TABLE findings ADD COLUMN code TEXT NOT NULL DEFAULT 'unclassified';
+  ALTER TABLE findings ADD COLUMN figures TEXT;
+  ALTER TABLE miner_rounds ADD COLUMN lie INTEGER NOT NULL DEFAULT 0;
+  DELETE FROM findings WHERE challenge_id IS NULL AND EXISTS (
+    SELECT 1 FROM findings g WHERE g.miner_round_id = findings.miner_round_id AND g.challenge_id IS NOT NULL AND g.text = findings.text);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -151,6 +161,21 @@ interface MinerRoundRow {
   round_score: number;
   ema: number;
   error: string | null;
+  lie: number;
+}
+
+interface FindingRow {
+  challenge_id: number | null;
+  code: string;
+  text: string;
+  figures: string | null;
+}
+
+const FINDING_CODE_SET = new Set<string>(FINDING_CODES);
+
+function findingOf(row: FindingRow): Finding {
+  const code = FINDING_CODE_SET.has(row.code) ? (row.code as FindingCode) : 'unclassified';
+  return row.figures === null ? { code, message: row.text } : { code, message: row.text, figures: JSON.parse(row.figures) as Record<string, number> };
 }
 
 interface ChallengeRow {
@@ -288,8 +313,8 @@ export class ScoreStore {
         db
           .prepare(
             `INSERT INTO miner_rounds (round_id, miner, address, started_at, finished_at, claimed_cpu_count, claimed_memory_bytes,
-               compute, memory, rental, metrics, round_score, ema, error)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+               compute, memory, rental, metrics, round_score, ema, error, lie)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(
             roundId,
@@ -306,6 +331,7 @@ export class ScoreStore {
             result.roundScore,
             ema,
             result.error ?? null,
+            result.lie ? 1 : 0,
           ).lastInsertRowid,
       );
       const insertChallenge = db.prepare(
@@ -316,8 +342,10 @@ export class ScoreStore {
         `INSERT INTO samples (challenge_id, seq, phase, elapsed_us, cpu_usage, cpu_time_ns, memory_usage, memory_limit, pids)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
-      const insertFinding = db.prepare('INSERT INTO findings (miner_round_id, challenge_id, text) VALUES (?, ?, ?)');
-      for (const text of result.findings) insertFinding.run(minerRoundId, null, text);
+      const insert = db.prepare('INSERT INTO findings (miner_round_id, challenge_id, code, text, figures) VALUES (?, ?, ?, ?, ?)');
+      const insertFinding = (challengeId: number | null, f: Finding) =>
+        insert.run(minerRoundId, challengeId, f.code, f.message, f.figures ? JSON.stringify(f.figures) : null);
+      for (const f of result.findings) insertFinding(null, f);
       result.challenges.forEach((ch, seq) => {
         const challengeId = Number(
           insertChallenge.run(minerRoundId, seq, ch.kind, ch.step, ch.passed ? 1 : 0, ch.elapsedMs, ch.deadlineMs ?? null, toJson(ch.details))
@@ -326,7 +354,7 @@ export class ScoreStore {
         ch.samples.forEach((s, i) =>
           insertSample.run(challengeId, i, s.phase, s.elapsedUs, s.cpuUsage, s.cpuTimeNs, s.memoryUsage, s.memoryLimit, s.pids),
         );
-        for (const text of ch.findings) insertFinding.run(minerRoundId, challengeId, text);
+        for (const f of ch.findings) insertFinding(challengeId, f);
       });
       db.prepare(
         `INSERT INTO scores (miner, ema, rounds, last_score, last_round_id, last_round_at) VALUES (?, ?, 1, ?, ?, ?)
@@ -370,13 +398,13 @@ export class ScoreStore {
         `SELECT phase, elapsed_us, cpu_usage, cpu_time_ns, memory_usage, memory_limit, pids
          FROM samples WHERE challenge_id = ? ORDER BY seq`,
       );
-      const findings = db.prepare('SELECT challenge_id, text FROM findings WHERE miner_round_id = ? ORDER BY id');
+      const findings = db.prepare('SELECT challenge_id, code, text, figures FROM findings WHERE miner_round_id = ? ORDER BY id');
       return rounds.map((round) => ({
         id: round.id,
         startedAt: new Date(round.started_at),
         ...(round.finished_at === null ? {} : { finishedAt: new Date(round.finished_at) }),
         miners: (minerRounds.all(round.id) as MinerRoundRow[]).map((mr) => {
-          const found = findings.all(mr.id) as Array<{ challenge_id: number | null; text: string }>;
+          const found = findings.all(mr.id) as FindingRow[];
           const records = (challenges.all(mr.id) as ChallengeRow[]).map(
             (ch): ChallengeRecord => ({
               kind: ch.kind,
@@ -384,7 +412,7 @@ export class ScoreStore {
               passed: ch.passed === 1,
               elapsedMs: ch.elapsed_ms,
               ...(ch.deadline_ms === null ? {} : { deadlineMs: ch.deadline_ms }),
-              findings: found.filter((f) => f.challenge_id === ch.id).map((f) => f.text),
+              findings: found.filter((f) => f.challenge_id === ch.id).map(findingOf),
               details: JSON.parse(ch.details) as Record<string, unknown>,
               samples: (samples.all(ch.id) as SampleRow[]).map(
                 (s): SampleRecord => ({
@@ -409,9 +437,10 @@ export class ScoreStore {
             components: { compute: mr.compute, memory: mr.memory, rental: mr.rental, metrics: mr.metrics },
             roundScore: mr.round_score,
             ema: mr.ema,
-            findings: found.filter((f) => f.challenge_id === null).map((f) => f.text),
+            findings: found.filter((f) => f.challenge_id === null).map(findingOf),
             challenges: records,
             ...(mr.error === null ? {} : { error: mr.error }),
+            ...(mr.lie ? { lie: true } : {}),
           };
         }),
       }));

@@ -28,9 +28,26 @@ export function verifiedRatio(measured: number, expected: number): number {
   return clampUnit(measured / expected);
 }
 
-/** A proof's component: 0 when the proof failed, else verifiedRatio(measured, expected). */
-export function proofComponent(passed: boolean, measured: number, expected: number): number {
-  return passed ? verifiedRatio(measured, expected) : 0;
+/**
+ * A timed proof's component from its best time: 1 at or under fullMarksMs,
+ * then fullMarksMs / bestMs (half the speed, half the credit). 0 when
+ * nothing finished in time to measure.
+ */
+export function rateComponent(fullMarksMs: number, bestMs: number): number {
+  if (!(bestMs > 0) || !Number.isFinite(bestMs)) return 0;
+  return verifiedRatio(fullMarksMs, bestMs);
+}
+
+/**
+ * A deadline's component: 1 at or under the deadline, falling linearly to 0
+ * at 1.25 × the deadline. The memory deadline already sits at 2–3× an honest
+ * walk, so only a walk that missed it k times in a row lands here: a little
+ * past it costs a little, a prover recomputing half its data (≥ 3× an honest
+ * walk) earns little or nothing.
+ */
+export function deadlineComponent(bestMs: number, deadlineMs: number): number {
+  if (!(deadlineMs > 0) || !(bestMs >= 0) || !Number.isFinite(bestMs)) return 0;
+  return clampUnit((1.25 * deadlineMs - bestMs) / (0.25 * deadlineMs));
 }
 
 /** Share of checks that held, in [0, 1]; 0 when there were none (nothing was checked). */

@@ -1,6 +1,6 @@
 /** The validator's Prometheus metrics: scores, components, round durations, findings. */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { MinerRoundResult } from './round-types.js';
+import { allFindings, type MinerRoundResult } from './round-types.js';
 import type { ScoreRow } from './live-view.js';
 
 export class ValidatorMetrics {
@@ -44,7 +44,7 @@ export class ValidatorMetrics {
 
   minerRound(result: MinerRoundResult): void {
     this.roundSeconds.observe({ miner: result.miner }, (result.finishedAt.getTime() - result.startedAt.getTime()) / 1000);
-    this.findings.inc({ miner: result.miner }, result.findings.length);
+    this.findings.inc({ miner: result.miner }, allFindings(result).length);
     for (const [name, value] of Object.entries(result.components)) this.component.set({ miner: result.miner, component: name }, value);
   }
 

@@ -28,6 +28,8 @@ export interface Calibration {
 }
 
 export interface DeadlinePolicy {
+  /** A commit within factor × calibrated time + overhead earns the full compute component. */
+  computeFullMarksFactor: number;
   computeSafetyFactor: number;
   computeOverheadMs: number;
   memorySafetyFactor: number;
@@ -38,10 +40,13 @@ export interface DeadlinePolicy {
  * A container with half the claimed cores needs at least 2 × the single-core
  * CPU time of wall time, so factor × base + overhead must stay below 2 × base. */
 export const DEFAULT_DEADLINES: DeadlinePolicy = {
+  computeFullMarksFactor: 1.25,
   computeSafetyFactor: 1.45,
   computeOverheadMs: 150,
-  memorySafetyFactor: 2.5,
-  memoryOverheadMs: 200,
+  // An honest walk is retested up to k times before it counts as slow, so the
+  // margin over the calibrated walk can be tighter than a one-shot deadline's.
+  memorySafetyFactor: 2.0,
+  memoryOverheadMs: 150,
 };
 
 /** Cache key: what the measurement depends on. */
@@ -106,32 +111,32 @@ export async function loadOrCalibrate(o: CalibrateOptions): Promise<Calibration>
 export async function calibrate(o: CalibrateOptions & { n: number; memSizeBytes: number; memSteps: number }): Promise<Calibration> {
   const factors = o.factors ?? DEFAULT_COMPUTE.factors;
   const exec = o.exec ?? localExecutor;
-  const runs = o.runs ?? 3;
+  const runs = o.runs ?? 5;
   const wall: number[] = [];
   const cpu: number[] = [];
   for (let i = 0; i < runs; i++) {
     const plan = planCompute(1, { n: o.n, factors });
     const c0 = process.cpuUsage();
-    const out = await exec(computeCommitArgv(o.probePath, plan, o.stateDir), { type: 'compute', timeoutMs: 600_000 });
+    const out = await exec(computeCommitArgv(o.probePath, plan, o.stateDir), { type: 'compute', step: 'commit', timeoutMs: 600_000 });
     const parsed = parseProbeOutput('calibration cpu commit', out);
     if (parsed.findings.length) throw new Error(`calibration failed: ${parsed.findings.join('; ')}`);
     const own = process.cpuUsage(c0);
     wall.push(out.elapsedMs);
     cpu.push(proverCpuMs(parsed.records) ?? (own.user + own.system) / 1000);
-    await exec(computeOpenArgv(o.probePath, plan, o.stateDir), { type: 'compute', timeoutMs: 600_000 });
+    await exec(computeOpenArgv(o.probePath, plan, o.stateDir), { type: 'compute', step: 'open', timeoutMs: 600_000 });
   }
   const walks: number[] = [];
   const mplan = planMemory(o.memSizeBytes, { steps: o.memSteps });
-  const commit = await exec(memoryCommitArgv(o.probePath, mplan, o.stateDir), { type: 'memory', timeoutMs: 600_000 });
+  const commit = await exec(memoryCommitArgv(o.probePath, mplan, o.stateDir), { type: 'memory', step: 'commit', timeoutMs: 600_000 });
   const cf = parseProbeOutput('calibration mem commit', commit).findings;
   if (cf.length) throw new Error(`calibration failed: ${cf.join('; ')}`);
   for (let i = 0; i < runs; i++) {
-    const out = await exec(memoryOpenArgv(o.probePath, { ...mplan, nonce: randomBytes(32).toString('hex') }, o.stateDir), { type: 'memory', timeoutMs: 600_000 });
+    const out = await exec(memoryOpenArgv(o.probePath, { ...mplan, nonce: randomBytes(32).toString('hex') }, o.stateDir), { type: 'memory', step: 'open', timeoutMs: 600_000 });
     const f = parseProbeOutput('calibration mem open', out).findings;
     if (f.length) throw new Error(`calibration failed: ${f.join('; ')}`);
     walks.push(out.elapsedMs);
   }
-  await exec(memoryCleanArgv(o.probePath, mplan, o.stateDir), { type: 'memory', timeoutMs: 60_000 });
+  await exec(memoryCleanArgv(o.probePath, mplan, o.stateDir), { type: 'memory', step: 'open', timeoutMs: 60_000 });
   return {
     machine: machineKey(),
     probeSha256: await fileSha256(o.probePath),
@@ -157,6 +162,11 @@ const workScale = (cal: Calibration, plan: WorkShape): number =>
 /** Each worker has a core of its own: the commit takes about one single-core CPU time. */
 export function computeDeadlineMs(cal: Calibration, plan: WorkShape, policy: DeadlinePolicy = DEFAULT_DEADLINES): number {
   return cal.computeCpuMs * workScale(cal, plan) * policy.computeSafetyFactor + policy.computeOverheadMs;
+}
+
+/** At or under this commit time the compute component is 1 (an honest commit lands near 1.1 × the calibrated time). */
+export function computeFullMarksMs(cal: Calibration, plan: WorkShape, policy: DeadlinePolicy = DEFAULT_DEADLINES): number {
+  return cal.computeCpuMs * workScale(cal, plan) * policy.computeFullMarksFactor + policy.computeOverheadMs;
 }
 
 /** True when the deadline is shorter than the least time a container with half the claimed cores needs. */

@@ -13,8 +13,7 @@ import {
   u24RowDot,
 } from '../../common/challenge/matrix.js';
 import { kernelMemory, matVecKernels } from '../../common/challenge/matvec-wasm.js';
-import type { ChallengeExecutor, ExecOutcome } from './executor.js';
-import { checkComputeSamples, type MetricsCheck } from './metrics-check.js';
+import type { ExecOutcome } from './executor.js';
 import { FieldReader, RawText, parseProbeOutput, proverCpuMs } from './probe-output.js';
 
 export interface ComputeParams {
@@ -254,81 +253,4 @@ export function verifyComputeOpen(plan: ComputePlan, roots: (Buffer | undefined)
   for (let w = 0; w < plan.workers; w++) if (!seen.has(w)) findings.push(`cpu open: worker ${w} revealed nothing`);
   const used = process.cpuUsage(cpu0);
   return { passed: findings.length === 0 && verified === plan.workers, findings, verifiedWorkers: verified, verifyCpuMs: (used.user + used.system) / 1000 };
-}
-
-export interface ComputeChallengeOptions {
-  probePath: string;
-  claimedCores: number;
-  /** From the validator's calibration (calibration.ts), never from the miner. */
-  deadlineMs: number;
-  /** CPU seconds the work needs (calibration.ts: expectedComputeCpuSeconds). */
-  expectedCpuSeconds: number;
-  params?: Partial<ComputeParams>;
-  stateDir?: string;
-  /** The open phase moves 4·n² bytes per worker; its own generous timeout. */
-  openTimeoutMs?: number;
-}
-
-export interface ComputeResult {
-  passed: boolean;
-  findings: string[];
-  plan: ComputePlan;
-  commitMs: number;
-  deadlineMs: number;
-  openMs: number;
-  verifyCpuMs: number;
-  verifiedWorkers: number;
-  /** The probe's own CPU for the commit (its rusage line; benchmarks only, never trusted). */
-  proverCpuMs?: number;
-  /** The probe's own CPU for the open phase (encoding and printing C). */
-  openProverCpuMs?: number;
-  metrics: MetricsCheck;
-}
-
-/** The rusage line at the end of the open output, without parsing the rest. */
-function openRusageMs(outcome: ExecOutcome): number | undefined {
-  const at = outcome.stdout.lastIndexOf('{"type":"rusage"');
-  if (at < 0) return undefined;
-  const end = outcome.stdout.indexOf('\n', at);
-  return proverCpuMs(parseProbeOutput('', { ...outcome, stdout: outcome.stdout.slice(at, end < 0 ? undefined : end) }).records);
-}
-
-/** commit (timed against the deadline) → open → verify, through any executor. */
-export async function runComputeChallenge(exec: ChallengeExecutor, o: ComputeChallengeOptions): Promise<ComputeResult> {
-  const plan = planCompute(o.claimedCores, o.params);
-  const findings: string[] = [];
-  const commit = await exec(computeCommitArgv(o.probePath, plan, o.stateDir), {
-    type: 'compute',
-    timeoutMs: Math.ceil(o.deadlineMs * 1.5),
-    expectedCpuSeconds: o.expectedCpuSeconds,
-  });
-  const parsed = parseComputeCommit(plan, commit);
-  findings.push(...parsed.findings);
-  if (commit.elapsedMs > o.deadlineMs)
-    findings.push(`cpu commit: took ${Math.round(commit.elapsedMs)} ms on the validator's clock, deadline ${Math.round(o.deadlineMs)} ms (${plan.workers} workers, n=${plan.n})`);
-  const metrics = checkComputeSamples(commit.samples, {
-    expectedCpuSeconds: o.expectedCpuSeconds,
-    claimedCores: o.claimedCores,
-    elapsedMs: commit.elapsedMs,
-  });
-  // A metrics mismatch is a finding of its own (ComputeResult.metrics), not a failed proof.
-
-  const open = await exec(computeOpenArgv(o.probePath, plan, o.stateDir), { type: 'compute', timeoutMs: o.openTimeoutMs ?? 60_000 });
-  const verification = commit.timedOut
-    ? { passed: false, findings: [], verifiedWorkers: 0, verifyCpuMs: 0 }
-    : verifyComputeOpen(plan, parsed.roots, open);
-  findings.push(...verification.findings);
-  return {
-    passed: findings.length === 0 && verification.passed,
-    findings,
-    plan,
-    commitMs: commit.elapsedMs,
-    deadlineMs: o.deadlineMs,
-    openMs: open.elapsedMs,
-    verifyCpuMs: verification.verifyCpuMs,
-    verifiedWorkers: verification.verifiedWorkers,
-    proverCpuMs: parsed.proverCpuMs,
-    openProverCpuMs: openRusageMs(open),
-    metrics,
-  };
 }

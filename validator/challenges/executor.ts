@@ -22,6 +22,8 @@ export type ChallengeKind = 'compute' | 'memory';
 
 export interface ExecOptions {
   type: ChallengeKind;
+  /** Which half of a commit-then-open challenge the call is (the live view follows it). */
+  step: 'commit' | 'open';
   stdin?: Buffer;
   timeoutMs: number;
   expectedCpuSeconds?: number;

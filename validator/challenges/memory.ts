@@ -52,8 +52,10 @@ export function memoryOpenArgv(probe: string, plan: MemoryPlan, stateDir?: strin
   return [probe, 'mem', 'open', '--seed', plan.seed, '--nonce', plan.nonce, '--steps', String(plan.steps), '--interval', String(plan.interval), ...stateArgs(stateDir)];
 }
 
-export function memoryProveArgv(probe: string, plan: MemoryPlan, segments: number[], blocks: number[], stateDir?: string): string[] {
-  return [probe, 'mem', 'prove', '--seed', plan.seed, '--segments', segments.join(','), '--blocks', blocks.join(','), ...stateArgs(stateDir)];
+/** keep: leave the filled data in place for another open (a retest). */
+export function memoryProveArgv(probe: string, plan: MemoryPlan, segments: number[], blocks: number[], stateDir?: string, keep = false): string[] {
+  const argv = [probe, 'mem', 'prove', '--seed', plan.seed, '--segments', segments.join(','), '--blocks', blocks.join(','), ...stateArgs(stateDir)];
+  return keep ? [...argv, '--keep', '1'] : argv;
 }
 
 export function memoryCleanArgv(probe: string, plan: MemoryPlan, stateDir?: string): string[] {
@@ -133,143 +135,4 @@ export function verifyBlock(plan: MemoryPlan, root: Buffer, i: number, proof: Bu
   } catch (e) {
     return `block ${i}: ${(e as Error).message}`;
   }
-}
-
-function pickDistinct(count: number, limit: number, always: number[] = []): number[] {
-  const set = new Set(always);
-  const want = Math.min(limit, count + always.length);
-  while (set.size < want) set.add(randomInt(limit));
-  return [...set].sort((a, b) => a - b);
-}
-
-export interface MemoryChallengeOptions {
-  probePath: string;
-  sizeBytes: number;
-  /** From the validator's calibration of the walk, never from the miner. */
-  openDeadlineMs: number;
-  commitTimeoutMs?: number;
-  params?: Partial<MemoryParams>;
-  stateDir?: string;
-}
-
-export interface MemoryResult {
-  passed: boolean;
-  findings: string[];
-  plan: MemoryPlan;
-  commitMs: number;
-  openMs: number;
-  openDeadlineMs: number;
-  proveMs: number;
-  verifyCpuMs: number;
-  segmentsChecked: number;
-  blocksChecked: number;
-  proverCpuMs?: number;
-  metrics: MetricsCheck;
-}
-
-function one(records: ProbeRecord[], type: string, phase: string, findings: string[]): ProbeRecord | undefined {
-  const found = records.filter((r) => r.type === type);
-  if (found.length !== 1) findings.push(`${phase}: expected one ${type} record, got ${found.length}`);
-  return found.length === 1 ? found[0] : undefined;
-}
-
-/** commit → open (timed, fresh nonce) → prove (segments and blocks picked after the trace) → verify. */
-export async function runMemoryChallenge(exec: ChallengeExecutor, o: MemoryChallengeOptions): Promise<MemoryResult> {
-  const plan = planMemory(o.sizeBytes, o.params);
-  const findings: string[] = [];
-  let verifyCpu = 0;
-  const result = (extra: Partial<MemoryResult>): MemoryResult => ({
-    passed: findings.length === 0,
-    findings,
-    plan,
-    commitMs: 0,
-    openMs: 0,
-    openDeadlineMs: o.openDeadlineMs,
-    proveMs: 0,
-    verifyCpuMs: verifyCpu,
-    segmentsChecked: 0,
-    blocksChecked: 0,
-    metrics: { status: 'no-samples', findings: [] },
-    ...extra,
-  });
-  const clean = (): Promise<ExecOutcome> => exec(memoryCleanArgv(o.probePath, plan, o.stateDir), { type: 'memory', timeoutMs: 30_000 });
-
-  const commit = await exec(memoryCommitArgv(o.probePath, plan, o.stateDir), { type: 'memory', timeoutMs: o.commitTimeoutMs ?? 120_000 });
-  const c = parseProbeOutput('mem commit', commit);
-  findings.push(...c.findings);
-  const read = new FieldReader('mem commit', findings);
-  const crec = one(c.records, 'mem-commit', 'mem commit', findings);
-  const root = crec && read.hex(crec, 'root', 32);
-  if (crec) {
-    read.int(crec, 'size', plan.sizeBytes, plan.sizeBytes);
-    read.int(crec, 'blocks', plan.blocks, plan.blocks);
-  }
-  if (!root || findings.length) {
-    await clean();
-    return result({ commitMs: commit.elapsedMs, passed: false });
-  }
-
-  const open = await exec(memoryOpenArgv(o.probePath, plan, o.stateDir), { type: 'memory', timeoutMs: Math.ceil(o.openDeadlineMs * 1.5) });
-  // A metrics mismatch is a finding of its own (MemoryResult.metrics), not a failed proof.
-  const metrics = checkMemorySamples([commit.samples, open.samples], { filledBytes: plan.sizeBytes });
-  const op = parseProbeOutput('mem open', open);
-  findings.push(...op.findings);
-  if (open.elapsedMs > o.openDeadlineMs)
-    findings.push(`mem open: took ${Math.round(open.elapsedMs)} ms on the validator's clock, deadline ${Math.round(o.openDeadlineMs)} ms (${plan.steps} steps over ${plan.sizeBytes / MIB} MiB)`);
-  const orec = one(op.records, 'mem-open', 'mem open', findings);
-  const oread = new FieldReader('mem open', findings);
-  const points = plan.steps / plan.interval + 1;
-  const traceRoot = orec && oread.hex(orec, 'trace_root', 32);
-  if (orec) {
-    oread.int(orec, 'steps', plan.steps, plan.steps);
-    oread.int(orec, 'checkpoints', points, points);
-  }
-  if (!traceRoot || open.timedOut) {
-    await clean();
-    return result({ commitMs: commit.elapsedMs, openMs: open.elapsedMs, metrics, passed: false });
-  }
-
-  const segments = pickDistinct(plan.segmentChecks, points - 1, [0]);
-  const blocks = pickDistinct(plan.blockChecks, plan.blocks);
-  const prove = await exec(memoryProveArgv(o.probePath, plan, segments, blocks, o.stateDir), { type: 'memory', timeoutMs: 120_000 });
-  const cpu0 = process.cpuUsage();
-  const pr = parseProbeOutput('mem prove', prove);
-  findings.push(...pr.findings);
-  const pread = new FieldReader('mem prove', findings);
-  const segProofs = new Map<number, Buffer>();
-  const blockProofs = new Map<number, Buffer>();
-  for (const rec of pr.records) {
-    if (rec.type === 'mem-segment') {
-      const j = pread.int(rec, 'segment', 0, points - 2);
-      const proof = pread.base64(rec, 'proof');
-      if (j !== undefined && proof) segProofs.set(j, proof);
-    } else if (rec.type === 'mem-block') {
-      const i = pread.int(rec, 'index', 0, plan.blocks - 1);
-      const proof = pread.base64(rec, 'proof');
-      if (i !== undefined && proof) blockProofs.set(i, proof);
-    }
-  }
-  for (const j of segments) {
-    const proof = segProofs.get(j);
-    const problem = proof ? verifySegment(plan, root, traceRoot, points, j, proof) : `segment ${j}: no proof`;
-    if (problem) findings.push(`mem prove: ${problem}`);
-  }
-  for (const i of blocks) {
-    const proof = blockProofs.get(i);
-    const problem = proof ? verifyBlock(plan, root, i, proof) : `block ${i}: no proof`;
-    if (problem) findings.push(`mem prove: ${problem}`);
-  }
-  const used = process.cpuUsage(cpu0);
-  verifyCpu = (used.user + used.system) / 1000;
-  if (prove.exitCode !== 0) await clean();
-  const prover = [commit, open, prove].map((x) => proverCpuMs(parseProbeOutput('', x).records) ?? 0).reduce((a, b) => a + b, 0);
-  return result({
-    commitMs: commit.elapsedMs,
-    openMs: open.elapsedMs,
-    proveMs: prove.elapsedMs,
-    segmentsChecked: segments.length,
-    blocksChecked: blocks.length,
-    proverCpuMs: prover,
-    metrics,
-  });
 }

@@ -171,9 +171,11 @@ static void emit(const char *type, const char *key, uint64_t value, bytes_t *b) 
 
 static int mem_prove(opts_t *o) {
   mem_ctx m;
-  uint64_t nblocks, steps, interval, segs[MAX_SEGMENTS], checks[MAX_CHECKS];
+  uint64_t nblocks, steps, interval, keep, segs[MAX_SEGMENTS], checks[MAX_CHECKS];
   int nsegs, nchecks;
   ctx_from_opts(o, &m);
+  /* --keep 1: leave the filled data for another open (the validator retests a slow walk). */
+  opt_u64(o, "keep", 0, 0, 1, &keep);
   opt_list(o, "segments", segs, MAX_SEGMENTS, UINT64_MAX, &nsegs); /* syntax first, ranges below */
   opt_list(o, "blocks", checks, MAX_CHECKS, UINT64_MAX, &nchecks);
   opts_check_unused(o);
@@ -222,7 +224,7 @@ static int mem_prove(opts_t *o) {
     emit("mem-block", "index", i, &b);
   }
   free(b.p);
-  remove_tree(m.dir);
+  if (!keep) remove_tree(m.dir);
   printf("{\"type\":\"mem-prove-done\",\"segments\":%d,\"blocks\":%d}\n", nsegs, nchecks);
   print_rusage("mem-prove");
   return 0;
