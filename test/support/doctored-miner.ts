@@ -19,6 +19,8 @@ import type { MinerProcess } from './miner-process.js';
 export interface Doctoring {
   /** Give this much memory whatever was asked ("192m"). */
   memory?: string;
+  /** Give this many CPUs whatever was asked (the container is smaller than the claim). */
+  cpuCount?: number;
   /** Multiply every streamed sample's CPU figures. */
   inflateCpu?: number;
   /** Announce this SSH port instead of the real one. */
@@ -39,7 +41,7 @@ export async function startDoctoredMiner(upstream: MinerProcess, doctoring: Doct
 
   const impl: MinerServiceServer = {
     allocate: (call, callback) => {
-      const request = { ...call.request, memory: doctoring.memory ?? call.request.memory };
+      const request = { ...call.request, memory: doctoring.memory ?? call.request.memory, cpuCount: doctoring.cpuCount ?? call.request.cpuCount };
       client.allocate(request, new Metadata(), (err, res) => {
         if (err) return callback(err);
         callback(null, doctoring.sshPort ? { ...res, sshPort: doctoring.sshPort } : res);

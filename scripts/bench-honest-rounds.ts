@@ -1,0 +1,103 @@
+/**
+ * npx tsx scripts/bench-honest-rounds.ts [--rounds 10] [--cpus 1] [--busy]
+ *
+ * The same honest miner, validated --rounds times in a row on this host, as
+ * `npm run validator` does it (real miner process, gRPC over mTLS, SSH,
+ * probe over SFTP). Prints every round's compute and memory components and
+ * how many commits/walks each needed, then: the compute spread
+ * (max − min) / median, and the honest rounds that failed (any finding, or
+ * a component below 1 past the deadline). --busy keeps one host core busy
+ * with a background loop meanwhile. Not a test: needs Docker, the base image
+ * and the probe (scripts/setup.sh). Stops its loop, miner and containers on
+ * SIGINT/SIGTERM too.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parseConfig } from '../common/config.js';
+import { loadOrCalibrate } from '../validator/challenges/calibration.js';
+import { LiveView } from '../validator/live-view.js';
+import { allFindings } from '../validator/round-types.js';
+import { ScoreStore } from '../validator/score-store.js';
+import { roundSettings, runValidationRound } from '../validator/validation-run.js';
+import { removeResources } from '../test/support/docker.js';
+import { startMiner, type MinerProcess } from '../test/support/miner-process.js';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '10' }, cpus: { type: 'string', default: '1' }, busy: { type: 'boolean', default: false } } });
+const ROUNDS = Number(values.rounds);
+const PROBE = fileURLToPath(new URL('../validator/probe/build/probe', import.meta.url));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+let miner: MinerProcess | undefined;
+let busy: ChildProcess | undefined;
+async function cleanup(): Promise<void> {
+  busy?.kill('SIGKILL');
+  if (miner) {
+    await miner.stop();
+    await removeResources(miner.prefix);
+    miner = undefined;
+  }
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'polarise-bench-honest-'));
+  miner = await startMiner();
+  const pki = miner.pki;
+  const client = pki.client('validator', 'bench');
+  const config = parseConfig(
+    {
+      validator: {
+        ca_cert: pki.caCert,
+        cert: client.cert,
+        key: client.key,
+        miners: [{ name: 'honest', address: miner.address }],
+        cpu_count: Number(values.cpus),
+        memory: '512m',
+        challenge_memory: '256m',
+        database: join(dir, 'validator.db'),
+        calibration: join(dir, 'calibration.json'),
+      },
+    },
+    'bench',
+  );
+  const calibration = await loadOrCalibrate({ probePath: PROBE, cachePath: config.validator.calibration });
+  const settings = roundSettings(config, calibration, PROBE);
+  const store = ScoreStore.open(config.validator.database);
+  const view = new LiveView(process.stderr, { mode: 'plain' });
+  if (values.busy) busy = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
+  const compute: number[] = [];
+  let failed = 0;
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      const [result] = (await runValidationRound(config, settings, store, view)).results;
+      const findings = allFindings(result!);
+      const ch = result!.challenges;
+      compute.push(result!.components.compute);
+      if (findings.length || result!.error) failed++;
+      console.log(
+        `round ${r + 1}: compute ${result!.components.compute.toFixed(3)} (commits ${(ch[0]?.details.commitsMs as number[] | undefined)?.map(Math.round).join('+') ?? '-'} ms) ` +
+          `memory ${result!.components.memory.toFixed(3)} (walks ${(ch[1]?.details.walksMs as number[] | undefined)?.map(Math.round).join('+') ?? '-'} ms) ` +
+          `score ${result!.roundScore.toFixed(3)}${findings.length ? ` findings: ${findings.map((f) => f.code).join(', ')}` : ''}`,
+      );
+    }
+  } finally {
+    store.close();
+    view.stop();
+  }
+  const m = median(compute);
+  console.log(
+    `${ROUNDS} rounds, ${values.cpus} CPU${values.busy ? ', one host core busy' : ''}: compute median ${m.toFixed(3)}, ` +
+      `spread (max − min) / median ${(((Math.max(...compute) - Math.min(...compute)) / m) * 100).toFixed(1)} %, honest rounds with a finding: ${failed} of ${ROUNDS}`,
+  );
+}
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(cleanup);
