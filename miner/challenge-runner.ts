@@ -14,6 +14,7 @@
  * readings, i.e. percent of one core as `docker stats` shows it. The figures
  * are the whole container's (other processes in it count too).
  */
+import { HostStealMeter } from './host-steal.js';
 import type Docker from 'dockerode';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../common/config.js';
@@ -179,6 +180,7 @@ export class ChallengeRunner {
       const tally = new Tally();
       tally.memory(base);
       let last = base;
+      const steal = new HostStealMeter();
       const toSample = (r: Reading, prev: Reading): ResourceSample => {
         const dt = Number(r.atNs - prev.atNs);
         const cpuUsage = dt > 0 ? (Number(r.cpuNs - prev.cpuNs) / dt) * 100 : 0;
@@ -192,6 +194,7 @@ export class ChallengeRunner {
           memoryPercent: r.memoryLimit > 0 ? (r.memoryUsage / r.memoryLimit) * 100 : 0,
           pids: r.pids,
           source: SOURCES[reader.source],
+          hostStealPercent: steal.percent(),
         };
       };
       const emit = (r: Reading) => {

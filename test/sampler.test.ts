@@ -13,13 +13,14 @@ import { DockerStatsReader, readingFromStats, rfc3339Ns } from '../miner/stats-s
 import { EventWriter } from '../miner/sample-stream.js';
 import { SampleClock, firstTick, nextTick } from '../miner/sample-clock.js';
 import { BoundedCapture } from '../miner/challenge-exec.js';
+import { HostStealMeter, parseProcStat } from '../miner/host-steal.js';
 import { OutputStream, type ResourceSample, type RunChallengeResponse } from '../common/gen/polarise/v1/miner.js';
 import type { EventSink } from '../miner/handlers.js';
 import { requireDocker } from './support/docker.js';
 import { MiB, execText, makeContainer, removeContainers } from './support/challenge-fixtures.js';
 
 function sample(n: number): ResourceSample {
-  return { elapsedUs: n, cpuUsage: n, cpuTimeNs: n, memoryUsage: 0, memoryLimit: 0, memoryPercent: 0, pids: 1, source: 1 };
+  return { elapsedUs: n, cpuUsage: n, cpuTimeNs: n, memoryUsage: 0, memoryLimit: 0, memoryPercent: 0, pids: 1, source: 1, hostStealPercent: 0 };
 }
 
 describe('sampler: parsing', () => {
@@ -323,5 +324,27 @@ describe('sampler: shared sample clock', () => {
     expect(seen[0]!.length).to.be.within(5, 8);
     // All three ran in the same wake-ups.
     for (let i = 0; i < seen[0]!.length; i++) expect(Number(seen[2]![i]! - seen[0]![i]!) / 1e6).to.be.below(1);
+  });
+});
+
+describe('sampler: host steal time', () => {
+  it('parses the aggregate cpu line of /proc/stat (steal is the 8th value)', () => {
+    expect(parseProcStat('cpu  100 0 50 800 10 0 5 35 0 0\ncpu0 1 2 3\n')).to.deep.equal({ steal: 35, total: 1000 });
+    expect(parseProcStat('cpu0 1 2 3 4 5 6 7 8\n')).to.equal(undefined);
+    expect(parseProcStat('cpu  1 2 x 4 5 6 7 8\n')).to.equal(undefined);
+    expect(parseProcStat('')).to.equal(undefined);
+  });
+
+  it('reports the share stolen between two samples, from the real file too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'polarise-stat-'));
+    const path = join(dir, 'stat');
+    writeFileSync(path, 'cpu  100 0 0 900 0 0 0 0 0 0\n');
+    const meter = new HostStealMeter(path);
+    await new Promise((r) => setTimeout(r, 30));
+    writeFileSync(path, 'cpu  150 0 0 1000 0 0 0 50 0 0\n');
+    expect(meter.percent()).to.be.closeTo(25, 1e-9);
+    const real = new HostStealMeter();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(real.percent()).to.be.within(0, 100);
   });
 });

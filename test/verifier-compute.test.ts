@@ -14,7 +14,7 @@ import {
 import { matVecKernels } from '../common/challenge/matvec-wasm.js';
 import { parseComputeCommit, planCompute, verifyComputeOpen, verifyWorker } from '../validator/challenges/compute.js';
 import { runComputeChallenge } from '../validator/challenges/compute-challenge.js';
-import type { ExecOutcome } from '../validator/challenges/executor.js';
+import type { ExecOptions, ExecOutcome } from '../validator/challenges/executor.js';
 import { buildProbe, localExecutor, probePath } from './fixtures/probe-executors.js';
 
 const outcome = (stdout: string, extra: Partial<ExecOutcome> = {}): ExecOutcome => ({
@@ -49,6 +49,34 @@ describe('verifier: compute challenge (local prover)', function () {
       const r = await run('probe', 1, n, factors);
       expect(r.findings, `n=${n} factors=${factors}`).to.deep.equal([]);
     }
+  });
+
+  describe('retests (best of k)', () => {
+    /** The local prover, made to look slow on the validator's clock, with the host steal a miner might report. */
+    const slowed = (stealPercent: number) => async (argv: string[], opts: ExecOptions) => {
+      const out = await localExecutor(argv, opts);
+      const samples = [0, 1, 2].map((i) => ({ elapsedUs: i * 100_000, cpuUsage: 0, cpuTimeNs: 0, memoryUsage: 0, memoryLimit: 0, pids: 1, hostStealPercent: stealPercent }));
+      return { ...out, samples, elapsedMs: opts.step === 'commit' ? 5_000 : out.elapsedMs };
+    };
+    const runSlow = (stealPercent: number) =>
+      runComputeChallenge(slowed(stealPercent), { probePath: probePath(), claimedCores: 1, deadlineMs: 2_000, fullMarksMs: 1_000, expectedCpuSeconds: 0, params: { n: 256, factors: 2 } });
+
+    it('a slow commit is retested k = 3 times, then graded with the finding, never zeroed', async () => {
+      const r = await runSlow(0);
+      expect(r.attempts).to.have.length(3);
+      expect(r.passed).to.equal(false);
+      expect(r.proofValid).to.equal(true);
+      expect(r.component).to.equal(0.2);
+      expect(r.findings.map((f) => f.code)).to.deep.equal(['compute-too-slow']);
+      expect(r.findings[0]!.figures).to.deep.include({ bestMs: 5000, deadlineMs: 2000, attempts: 3 });
+    });
+
+    it('steal reported by the miner earns up to 2 more retests, never a pass', async () => {
+      const r = await runSlow(40);
+      expect(r.attempts).to.have.length(5);
+      expect(r.passed).to.equal(false);
+      expect(r.component).to.equal(0.2);
+    });
   });
 
   it('catches a prover that computed only half the rows of C (5 of 5 runs)', async () => {

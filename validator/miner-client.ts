@@ -98,6 +98,7 @@ export class MinerClient {
               memoryUsage: s.memoryUsage,
               memoryLimit: s.memoryLimit,
               pids: s.pids,
+              hostStealPercent: s.hostStealPercent,
             };
             samples.push(sample);
             onSample?.(sample);

@@ -9,7 +9,7 @@
 import { finding, findingsOf, type Finding } from '../findings.js';
 import { rateComponent } from '../scoring.js';
 import { computeCommitArgv, computeOpenArgv, parseComputeCommit, planCompute, verifyComputeOpen, type ComputeParams, type ComputePlan } from './compute.js';
-import type { ChallengeExecutor, ExecOutcome } from './executor.js';
+import { EXTRA_RETESTS, STEAL_RETEST_PERCENT, meanStealPercent, type ChallengeExecutor, type ExecOutcome } from './executor.js';
 import { checkComputeSamples, type MetricsCheck } from './metrics-check.js';
 import { parseProbeOutput, proverCpuMs } from './probe-output.js';
 
@@ -22,7 +22,7 @@ export interface ComputeChallengeOptions {
   fullMarksMs: number;
   /** CPU seconds the work needs (calibration.ts: expectedComputeCpuSeconds). */
   expectedCpuSeconds: number;
-  /** Commit/open cycles at most; stops at the first commit within fullMarksMs. */
+  /** Commit/open cycles (up to EXTRA_RETESTS more when the host reported steal); stops at the first commit within fullMarksMs. */
   attempts?: number;
   /** The memory the validator allocated: samples above it are a lie. */
   memoryLimitBytes?: number;
@@ -36,6 +36,8 @@ export const DEFAULT_COMPUTE_ATTEMPTS = 3;
 
 export interface ComputeAttempt {
   commitMs: number;
+  /** Mean host steal the miner reported during the commit (a reason to retest, never to pass). */
+  stealPercent: number;
   openMs: number;
   verifyCpuMs: number;
   verifiedWorkers: number;
@@ -103,6 +105,7 @@ async function cycle(exec: ChallengeExecutor, o: ComputeChallengeOptions): Promi
   });
   const attempt = (extra: Partial<ComputeAttempt>): ComputeAttempt => ({
     commitMs: commit.elapsedMs,
+    stealPercent: meanStealPercent(commit.samples),
     openMs: 0,
     verifyCpuMs: 0,
     verifiedWorkers: 0,
@@ -121,6 +124,8 @@ async function cycle(exec: ChallengeExecutor, o: ComputeChallengeOptions): Promi
   };
 }
 
+const stolen = (a: ComputeAttempt): boolean => a.stealPercent >= STEAL_RETEST_PERCENT;
+
 /** Lies from every attempt (one each), the chosen attempt's mismatches. */
 function mergeMetrics(attempts: ComputeAttempt[], chosen: ComputeAttempt): MetricsCheck {
   const lies = attempts.flatMap((a) => a.metrics.findings.filter((f) => f.code === 'samples-impossible').slice(0, 1));
@@ -138,7 +143,8 @@ export async function runComputeChallenge(exec: ChallengeExecutor, o: ComputeCha
   let plan: ComputePlan | undefined;
   let best: ComputeAttempt | undefined;
   let proofValid = true;
-  for (let i = 0; i < k; i++) {
+  let budget = k;
+  for (let i = 0; i < budget; i++) {
     const c = await cycle(exec, o);
     plan = c.plan;
     attempts.push(c.attempt);
@@ -149,6 +155,7 @@ export async function runComputeChallenge(exec: ChallengeExecutor, o: ComputeCha
     }
     if (!c.timedOut && (!best || c.attempt.commitMs < best.commitMs)) best = c.attempt;
     if (best && best.commitMs <= o.fullMarksMs) break;
+    if (stolen(c.attempt) && budget < k + EXTRA_RETESTS) budget++;
   }
   const chosen = best ?? attempts[attempts.length - 1]!;
   const bestMs = best?.commitMs ?? Infinity;

@@ -6,6 +6,8 @@ export interface ExecSample {
   memoryUsage: number;
   memoryLimit: number;
   pids: number;
+  /** Host steal time since the previous sample, % (miner-reported: only ever a reason to retest). */
+  hostStealPercent?: number;
 }
 
 export interface ExecOutcome {
@@ -31,3 +33,17 @@ export interface ExecOptions {
 
 /** Runs argv (no shell) where the probe lives: a miner's container via RunChallenge, or locally. */
 export type ChallengeExecutor = (argv: string[], opts: ExecOptions) => Promise<ExecOutcome>;
+
+/** Mean steal a miner reported over a call's samples, 0 when none. */
+export function meanStealPercent(samples: readonly ExecSample[]): number {
+  const xs = samples.map((s) => s.hostStealPercent ?? 0);
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
+
+/**
+ * Steal at or above this mean during a slow run earns one more retest (at
+ * most EXTRA_RETESTS per challenge). The figure comes from the miner, so it
+ * can only ever cost the validator time, never turn a slow run into a pass.
+ */
+export const STEAL_RETEST_PERCENT = 5;
+export const EXTRA_RETESTS = 2;

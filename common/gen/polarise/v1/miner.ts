@@ -350,6 +350,13 @@ export interface ResourceSample {
   pids: number;
   /** Where the figures were read. */
   source: SampleSource;
+  /**
+   * Share of the host's CPU time the hypervisor took for other guests (steal)
+   * since the previous sample, in percent of all the host's CPUs, from the
+   * host's /proc/stat; 0 where the host does not report it. A validator may
+   * retest a slow timed run when it is high, never pass one for it.
+   */
+  hostStealPercent: number;
 }
 
 /** OutputChunk is a piece of the command's output as it was written. */
@@ -1194,6 +1201,7 @@ function createBaseResourceSample(): ResourceSample {
     memoryPercent: 0,
     pids: 0,
     source: 0,
+    hostStealPercent: 0,
   };
 }
 
@@ -1225,6 +1233,9 @@ export const ResourceSample: MessageFns<ResourceSample> = {
     }
     if (message.source !== 0) {
       writer.uint32(72).int32(message.source);
+    }
+    if (message.hostStealPercent !== 0) {
+      writer.uint32(81).double(message.hostStealPercent);
     }
     return writer;
   },
@@ -1314,6 +1325,14 @@ export const ResourceSample: MessageFns<ResourceSample> = {
             message.source = reader.int32() as any;
             continue;
           }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.hostStealPercent = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1361,6 +1380,11 @@ export const ResourceSample: MessageFns<ResourceSample> = {
         : 0,
       pids: isSet(object.pids) ? globalThis.Number(object.pids) : 0,
       source: isSet(object.source) ? sampleSourceFromJSON(object.source) : 0,
+      hostStealPercent: isSet(object.hostStealPercent)
+        ? globalThis.Number(object.hostStealPercent)
+        : isSet(object.host_steal_percent)
+        ? globalThis.Number(object.host_steal_percent)
+        : 0,
     };
   },
 
@@ -1393,6 +1417,9 @@ export const ResourceSample: MessageFns<ResourceSample> = {
     if (message.source !== 0) {
       obj.source = sampleSourceToJSON(message.source);
     }
+    if (message.hostStealPercent !== 0) {
+      obj.hostStealPercent = floatToJson(message.hostStealPercent);
+    }
     return obj;
   },
 
@@ -1410,6 +1437,7 @@ export const ResourceSample: MessageFns<ResourceSample> = {
     message.memoryPercent = object.memoryPercent ?? 0;
     message.pids = object.pids ?? 0;
     message.source = object.source ?? 0;
+    message.hostStealPercent = object.hostStealPercent ?? 0;
     return message;
   },
 };
