@@ -8,15 +8,15 @@ import Docker from 'dockerode';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
-import { ChallengeRunner } from './challenge-runner.js';
-import { ContainerManager } from './container-manager.js';
-import { startMinerServer } from './grpc-server.js';
+import { ChallengeRunner } from './challenges/challenge-runner.js';
+import { ContainerManager } from './containers/container-manager.js';
+import { startMinerServer } from './server/grpc-server.js';
 import { MinerService } from './miner-service.js';
-import { blockHostAccess } from './host-firewall.js';
-import { Reconciler } from './reconciler.js';
-import { SshGateway } from './ssh-gateway.js';
-import { loadOrCreateHostKey } from './ssh-host-key.js';
-import { MinerMetrics } from './miner-metrics.js';
+import { blockHostAccess } from './containers/host-firewall.js';
+import { Reconciler } from './allocations/reconciler.js';
+import { SshGateway } from './ssh/ssh-gateway.js';
+import { loadOrCreateHostKey } from './ssh/ssh-host-key.js';
+import { MinerMetrics } from './telemetry/miner-metrics.js';
 import { serveMetrics, type MetricsEndpoint } from '../common/metrics-http.js';
 
 const USAGE = `Usage: npm run miner [-- --config FILE]

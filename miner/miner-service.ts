@@ -22,20 +22,20 @@ import { Failure, invalidArgument, notFound, permissionDenied, resourceExhausted
 import type { Identity } from '../common/identity.js';
 import type { Logger } from '../common/logger.js';
 import { parseMemory } from '../common/units.js';
-import { parseAllocationRequest, type AllocationSpec } from './allocation-request.js';
-import { AllocationRegistry, type Allocation } from './allocation-registry.js';
-import { isOperator } from './authorization.js';
-import { bridgeName } from './host-firewall.js';
-import { checkFits, pickCpuset, remaining, type CapacityPolicy, type HostResources } from './capacity.js';
-import type { CapacitySnapshot } from './miner-metrics.js';
-import type { ChallengeTarget } from './challenge-runner.js';
-import { PENDING_SUFFIX, recordFromLabels, type AllocationRecord } from './container-labels.js';
-import type { ContainerManager, ManagedContainer } from './container-manager.js';
-import type { EventSink, MinerHandlers } from './handlers.js';
-import { Mutex } from './mutex.js';
-import { generatePassword, hashPassword } from './passwords.js';
-import { PortPool } from './port-pool.js';
-import type { SshEndpoint, SshGateway } from './ssh-gateway.js';
+import { parseAllocationRequest, type AllocationSpec } from './allocations/allocation-request.js';
+import { AllocationRegistry, type Allocation } from './allocations/allocation-registry.js';
+import { isOperator } from './server/authorization.js';
+import { bridgeName } from './containers/host-firewall.js';
+import { checkFits, pickCpuset, remaining, type CapacityPolicy, type HostResources } from './allocations/capacity.js';
+import type { CapacitySnapshot } from './telemetry/miner-metrics.js';
+import type { ChallengeTarget } from './challenges/challenge-runner.js';
+import { PENDING_SUFFIX, recordFromLabels, type AllocationRecord } from './containers/container-labels.js';
+import type { ContainerManager, ManagedContainer } from './containers/container-manager.js';
+import type { EventSink, MinerHandlers } from './server/handlers.js';
+import { Mutex } from './allocations/mutex.js';
+import { generatePassword, hashPassword } from './ssh/passwords.js';
+import { PortPool } from './allocations/port-pool.js';
+import type { SshEndpoint, SshGateway } from './ssh/ssh-gateway.js';
 
 export interface ChallengeRunnerLike {
   run(target: ChallengeTarget, request: RunChallengeRequest, sink: EventSink): Promise<void>;

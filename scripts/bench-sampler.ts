@@ -20,12 +20,12 @@
 import Docker from 'dockerode';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { ChallengeRunner } from '../miner/challenge-runner.js';
+import { ChallengeRunner } from '../miner/challenges/challenge-runner.js';
 import { parseConfig, type Config } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { ChallengeType, type RunChallengeRequest, type RunChallengeResponse } from '../common/gen/polarise/v1/miner.js';
-import type { EventSink } from '../miner/handlers.js';
-import { cgroupPathsOf } from '../miner/cgroup-sampler.js';
+import type { EventSink } from '../miner/server/handlers.js';
+import { cgroupPathsOf } from '../miner/challenges/sampling/cgroup-reader.js';
 import { startMiner } from '../test/support/miner-process.js';
 import { allocate, minerClient, release, runChallenge } from '../test/support/clients.js';
 import { removeResources } from '../test/support/docker.js';

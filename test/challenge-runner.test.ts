@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import type Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
-import { ChallengeRunner, planChallenge } from '../miner/challenge-runner.js';
+import { ChallengeRunner, planChallenge } from '../miner/challenges/challenge-runner.js';
 import { Failure } from '../common/errors.js';
 import { ChallengeStatus, ChallengeType, SampleSource, type RunChallengeRequest } from '../common/gen/polarise/v1/miner.js';
 import { docker, requireDocker } from './support/docker.js';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { execFile, spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
-import { LiveView, liveViewMode, renderFrame, renderScoreTable, sparkline, type MinerView } from '../validator/live-view.js';
+import { LiveView, liveViewMode, renderFrame, renderScoreTable, sparkline, type MinerView } from '../validator/view/live-view.js';
 import { samples, minerRound } from './support/round-results.js';
 
 const run = promisify(execFile);

@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderReport, reportData, writeReport } from '../validator/report.js';
-import { ScoreStore } from '../validator/score-store.js';
+import { renderReport, reportData, writeReport } from '../validator/view/report.js';
+import { ScoreStore } from '../validator/scoring/score-store.js';
 import { minerRound } from './support/round-results.js';
 
 describe('HTML report', () => {

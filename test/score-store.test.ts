@@ -5,8 +5,8 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MIGRATIONS, SCHEMA_VERSION, ScoreStore, ScoreStoreError } from '../validator/score-store.js';
-import { updateEma } from '../validator/scoring.js';
+import { MIGRATIONS, SCHEMA_VERSION, ScoreStore, ScoreStoreError } from '../validator/scoring/score-store.js';
+import { updateEma } from '../validator/scoring/scoring.js';
 import { minerRound } from './support/round-results.js';
 
 const ALPHA = 0.3;

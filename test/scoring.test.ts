@@ -10,7 +10,7 @@ import {
   updateEma,
   verifiedRatio,
   zeroComponents,
-} from '../validator/scoring.js';
+} from '../validator/scoring/scoring.js';
 
 const weights = { compute: 0.4, memory: 0.3, rental: 0.15, metrics: 0.15 };
 

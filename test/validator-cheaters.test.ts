@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../common/config.js';
 import { loadOrCalibrate } from '../validator/challenges/calibration.js';
 import { allFindings, type MinerRoundResult } from '../validator/round-types.js';
-import { runMinerRound, type RoundSettings } from '../validator/round.js';
+import { runMinerRound, type RoundSettings } from '../validator/miner-round.js';
 import { roundSettings } from '../validator/validation-run.js';
 import { buildProbe, probePath, waitForQuietHost } from './fixtures/probe-executors.js';
 import { removeResources, requireDocker } from './support/docker.js';

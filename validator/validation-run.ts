@@ -5,11 +5,11 @@
 import type { Config } from '../common/config.js';
 import { parseMemory } from '../common/units.js';
 import { DEFAULT_DEADLINES, type Calibration } from './challenges/calibration.js';
-import type { LiveView, ScoreRow } from './live-view.js';
-import { runMinerRound, type RoundSettings } from './round.js';
+import type { LiveView, ScoreRow } from './view/live-view.js';
+import { runMinerRound, type RoundSettings } from './miner-round.js';
 import type { MinerRoundResult } from './round-types.js';
-import type { ScoreStore } from './score-store.js';
-import { normaliseWeights } from './scoring.js';
+import type { ScoreStore } from './scoring/score-store.js';
+import { normaliseWeights } from './scoring/scoring.js';
 import type { ValidatorMetrics } from './validator-metrics.js';
 
 export interface RoundOutcome {

@@ -1,7 +1,7 @@
 /** The validator's Prometheus metrics: scores, components, round durations, findings. */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { allFindings, type MinerRoundResult } from './round-types.js';
-import type { ScoreRow } from './live-view.js';
+import type { ScoreRow } from './view/live-view.js';
 
 export class ValidatorMetrics {
   readonly registry = new Registry();

@@ -9,8 +9,8 @@ import { PassThrough } from 'node:stream';
 import { parseConfig, type Config } from '../../common/config.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { ChallengeType, RunChallengeRequest, type ChallengeResult, type ResourceSample, type RunChallengeResponse } from '../../common/gen/polarise/v1/miner.js';
-import type { EventSink } from '../../miner/handlers.js';
-import { cgroupPathsOf } from '../../miner/cgroup-sampler.js';
+import type { EventSink } from '../../miner/server/handlers.js';
+import { cgroupPathsOf } from '../../miner/challenges/sampling/cgroup-reader.js';
 import { docker } from './docker.js';
 
 export const BASE_IMAGE = 'polarise/base:bookworm';

@@ -7,7 +7,7 @@
  * never a zero on its own.
  */
 import { finding, findingsOf, type Finding } from '../findings.js';
-import { rateComponent } from '../scoring.js';
+import { rateComponent } from '../scoring/scoring.js';
 import { computeCommitArgv, computeOpenArgv, parseComputeCommit, planCompute, verifyComputeOpen, type ComputeParams, type ComputePlan } from './compute.js';
 import { EXTRA_RETESTS, STEAL_RETEST_PERCENT, meanStealPercent, type ChallengeExecutor, type ExecOutcome } from './executor.js';
 import { checkComputeSamples, type MetricsCheck } from './metrics-check.js';

@@ -9,7 +9,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { MIB } from '../../common/challenge/memfill.js';
 import { finding, findingsOf, type Finding } from '../findings.js';
-import { deadlineComponent } from '../scoring.js';
+import { deadlineComponent } from '../scoring/scoring.js';
 import { EXTRA_RETESTS, STEAL_RETEST_PERCENT, meanStealPercent, type ChallengeExecutor, type ExecOutcome, type ExecSample } from './executor.js';
 import {
   memoryCleanArgv,

@@ -1,6 +1,6 @@
 /** Which roles may call which MinerService method, and who the caller is. */
-import { identityFromSubjectAltName, type Identity, type Role } from '../common/identity.js';
-import { Failure } from '../common/errors.js';
+import { identityFromSubjectAltName, type Identity, type Role } from '../../common/identity.js';
+import { Failure } from '../../common/errors.js';
 
 export type MinerMethod = 'allocate' | 'runChallenge' | 'listContainers' | 'release';
 

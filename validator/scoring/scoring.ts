@@ -7,7 +7,7 @@
  * average (EMA) of round scores, and a miner's weight its EMA's share of all
  * miners' EMAs.
  */
-import type { ComponentScores, ComponentWeights } from './round-types.js';
+import type { ComponentScores, ComponentWeights } from '../round-types.js';
 
 const COMPONENTS = ['compute', 'memory', 'rental', 'metrics'] as const satisfies readonly (keyof ComponentScores)[];
 

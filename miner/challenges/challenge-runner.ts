@@ -14,12 +14,12 @@
  * readings, i.e. percent of one core as `docker stats` shows it. The figures
  * are the whole container's (other processes in it count too).
  */
-import { HostStealMeter } from './host-steal.js';
+import { HostStealMeter } from './sampling/host-steal.js';
 import type Docker from 'dockerode';
 import { randomUUID } from 'node:crypto';
-import type { Config } from '../common/config.js';
-import type { Logger } from '../common/logger.js';
-import { Failure, invalidArgument, notFound, unavailable } from '../common/errors.js';
+import type { Config } from '../../common/config.js';
+import type { Logger } from '../../common/logger.js';
+import { Failure, invalidArgument, notFound, unavailable } from '../../common/errors.js';
 import {
   ChallengeStatus,
   ChallengeType,
@@ -28,12 +28,12 @@ import {
   type ChallengeResult,
   type ResourceSample,
   type RunChallengeRequest,
-} from '../common/gen/polarise/v1/miner.js';
-import type { EventSink } from './handlers.js';
+} from '../../common/gen/polarise/v1/miner.js';
+import type { EventSink } from '../server/handlers.js';
 import { join } from 'node:path';
-import { SharedCgroupReader, openCgroupReader, type ContainerReader, type Reading, type SourceName } from './cgroup-sampler.js';
-import { DockerStatsReader } from './stats-sampler.js';
-import { EventWriter } from './sample-stream.js';
+import { SharedCgroupReader, openCgroupReader, type ContainerReader, type Reading, type SourceName } from './sampling/cgroup-reader.js';
+import { DockerStatsReader } from './sampling/docker-stats-reader.js';
+import { EventWriter } from './event-writer.js';
 import { ChallengeExec } from './challenge-exec.js';
 import { sampleClock } from './sample-clock.js';
 

@@ -7,10 +7,10 @@
  * and reclaims expired leases (each lease also has its own timer; this is the
  * backstop).
  */
-import type { Logger } from '../common/logger.js';
-import { LABELS } from './container-labels.js';
-import type { ContainerManager } from './container-manager.js';
-import type { MinerService } from './miner-service.js';
+import type { Logger } from '../../common/logger.js';
+import { LABELS } from '../containers/container-labels.js';
+import type { ContainerManager } from '../containers/container-manager.js';
+import type { MinerService } from '../miner-service.js';
 
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;

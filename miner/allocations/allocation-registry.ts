@@ -5,8 +5,8 @@
  * capacity is already reserved.
  */
 import type { Holding } from './capacity.js';
-import type { AllocationRecord } from './container-labels.js';
-import type { SshEndpoint } from './ssh-gateway.js';
+import type { AllocationRecord } from '../containers/container-labels.js';
+import type { SshEndpoint } from '../ssh/ssh-gateway.js';
 
 export type AllocationState = 'pending' | 'ready' | 'removing';
 

@@ -12,8 +12,8 @@
  * Each write awaits `sink.send`, which resolves when the transport can take
  * more (grpc-js 'drain').
  */
-import type { OutputStream, ResourceSample, RunChallengeResponse } from '../common/gen/polarise/v1/miner.js';
-import type { EventSink } from './handlers.js';
+import type { OutputStream, ResourceSample, RunChallengeResponse } from '../../common/gen/polarise/v1/miner.js';
+import type { EventSink } from '../server/handlers.js';
 
 export interface EventWriterOptions {
   /** Output bytes that may wait for the client before the source is paused. */

@@ -5,7 +5,7 @@ import {
   type HealthCheckRequest,
   type HealthCheckResponse,
   type HealthServer,
-} from '../common/gen/grpc/health/v1/health.js';
+} from '../../common/gen/grpc/health/v1/health.js';
 
 export { Serving };
 

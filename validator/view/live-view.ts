@@ -8,8 +8,8 @@
  * line per phase change, per finished miner and per score row (logfmt-like
  * `key=value` text, or JSON objects).
  */
-import type { Finding } from './findings.js';
-import { PHASES, allFindings, type ComponentScores, type MinerRoundResult, type Phase, type SampleRecord } from './round-types.js';
+import type { Finding } from '../findings.js';
+import { PHASES, allFindings, type ComponentScores, type MinerRoundResult, type Phase, type SampleRecord } from '../round-types.js';
 
 export type LiveViewMode = 'tty' | 'plain' | 'json';
 

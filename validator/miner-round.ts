@@ -17,7 +17,7 @@ import { MinerClient, type ClientTlsFiles, type MinerAddress } from './miner-cli
 import { PROBE_PATH, probeRental } from './rental-probe.js';
 import type { ChallengeRecord, ComponentScores, ComponentWeights, MinerRoundResult, Phase, SampleRecord } from './round-types.js';
 import { allFindings } from './round-types.js';
-import { checksComponent, roundScore, zeroComponents } from './scoring.js';
+import { checksComponent, roundScore, zeroComponents } from './scoring/scoring.js';
 
 export interface RoundSettings {
   tls: ClientTlsFiles;

@@ -5,8 +5,8 @@
  * (capacity.ts): this module only rejects what no miner state could satisfy.
  */
 import ssh2 from 'ssh2';
-import { invalidArgument } from '../common/errors.js';
-import { formatBytes, parseMemory } from '../common/units.js';
+import { invalidArgument } from '../../common/errors.js';
+import { formatBytes, parseMemory } from '../../common/units.js';
 
 /** The request's fields (AllocateRequest is structurally one of these). */
 export interface AllocationInput {

@@ -13,8 +13,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { FINDING_CODES, type Finding, type FindingCode } from './findings.js';
-import type { ChallengeRecord, MinerRoundResult, Phase, SampleRecord } from './round-types.js';
+import { FINDING_CODES, type Finding, type FindingCode } from '../findings.js';
+import type { ChallengeRecord, MinerRoundResult, Phase, SampleRecord } from '../round-types.js';
 import { updateEma } from './scoring.js';
 
 export const MIGRATIONS: readonly string[] = [

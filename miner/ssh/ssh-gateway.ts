@@ -8,7 +8,7 @@
  */
 import type Docker from 'dockerode';
 import ssh2, { type AuthContext, type Connection, type ParsedKey } from 'ssh2';
-import type { Logger } from '../common/logger.js';
+import type { Logger } from '../../common/logger.js';
 import { AuthThrottle } from './auth-throttle.js';
 import { PasswordMemo, verifyPassword } from './passwords.js';
 import { serveSession, type SessionHandle } from './ssh-session.js';

@@ -15,20 +15,20 @@ import {
 } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MinerServiceService, type MinerServiceServer, type RunChallengeResponse } from '../common/gen/polarise/v1/miner.js';
-import { HealthService } from '../common/gen/grpc/health/v1/health.js';
-import { ServerReflectionService as ReflectionV1 } from '../common/gen/grpc/reflection/v1/reflection.js';
-import { ServerReflectionService as ReflectionV1Alpha } from '../common/gen/grpc/reflection/v1alpha/reflection.js';
-import { Failure, type FailureKind } from '../common/errors.js';
-import type { Logger } from '../common/logger.js';
-import type { Identity } from '../common/identity.js';
+import { MinerServiceService, type MinerServiceServer, type RunChallengeResponse } from '../../common/gen/polarise/v1/miner.js';
+import { HealthService } from '../../common/gen/grpc/health/v1/health.js';
+import { ServerReflectionService as ReflectionV1 } from '../../common/gen/grpc/reflection/v1/reflection.js';
+import { ServerReflectionService as ReflectionV1Alpha } from '../../common/gen/grpc/reflection/v1alpha/reflection.js';
+import { Failure, type FailureKind } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import type { Identity } from '../../common/identity.js';
 import { authorize, type MinerMethod } from './authorization.js';
 import type { EventSink, MinerHandlers } from './handlers.js';
 import { HealthTable, Serving } from './health.js';
-import type { MinerMetrics } from './miner-metrics.js';
+import type { MinerMetrics } from '../telemetry/miner-metrics.js';
 import { DescriptorIndex, reflectionHandler } from './reflection.js';
 
-const DESCRIPTOR_SET = fileURLToPath(new URL('../common/gen/polarise.binpb', import.meta.url));
+const DESCRIPTOR_SET = fileURLToPath(new URL('../../common/gen/polarise.binpb', import.meta.url));
 const MINER_SERVICE = 'polarise.v1.MinerService';
 
 const CODES: Record<FailureKind, Status> = {

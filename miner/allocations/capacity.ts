@@ -4,8 +4,8 @@
  * hold now. Holdings come from the containers' labels (via the registry), so
  * there is no counter to drift. The caller serialises check + reserve.
  */
-import { resourceExhausted } from '../common/errors.js';
-import { formatBytes } from '../common/units.js';
+import { resourceExhausted } from '../../common/errors.js';
+import { formatBytes } from '../../common/units.js';
 
 export interface HostResources {
   cpus: number;

@@ -10,8 +10,8 @@
 import type Docker from 'dockerode';
 import type { Duplex, Writable } from 'node:stream';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
-import type { Logger } from '../common/logger.js';
-import { endSession } from './process-tree.js';
+import type { Logger } from '../../common/logger.js';
+import { endSession } from '../challenges/process-tree.js';
 
 export interface SessionContext {
   docker: Docker;

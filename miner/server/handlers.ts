@@ -8,8 +8,8 @@ import type {
   ReleaseResponse,
   RunChallengeRequest,
   RunChallengeResponse,
-} from '../common/gen/polarise/v1/miner.js';
-import type { Identity } from '../common/identity.js';
+} from '../../common/gen/polarise/v1/miner.js';
+import type { Identity } from '../../common/identity.js';
 
 /** Where a challenge's events go. `send` resolves once the client can take more. */
 export interface EventSink {

@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { Logger } from '../common/logger.js';
+import type { Logger } from '../../common/logger.js';
 
 const run = promisify(execFile);
 

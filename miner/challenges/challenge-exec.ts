@@ -18,8 +18,8 @@ import type Docker from 'dockerode';
 import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Writable, type Duplex } from 'node:stream';
-import type { Logger } from '../common/logger.js';
-import { cgroupPathsOf } from './cgroup-sampler.js';
+import type { Logger } from '../../common/logger.js';
+import { cgroupPathsOf } from './sampling/cgroup-reader.js';
 
 export type OutputName = 'stdout' | 'stderr';
 

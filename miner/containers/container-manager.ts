@@ -4,9 +4,9 @@
  * container is handed out. Only plain types cross this module's boundary.
  */
 import type Docker from 'dockerode';
-import { Failure, unavailable } from '../common/errors.js';
-import type { Logger } from '../common/logger.js';
-import type { DeviceRequestSpec } from './allocation-request.js';
+import { Failure, unavailable } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import type { DeviceRequestSpec } from '../allocations/allocation-request.js';
 import { containerLabels, LABELS, networkLabels, PENDING_SUFFIX, type AllocationRecord } from './container-labels.js';
 
 /**

@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import ssh2 from 'ssh2';
-import { sshFingerprint } from '../common/ssh-fingerprint.js';
+import { sshFingerprint } from '../../common/ssh-fingerprint.js';
 
 export interface HostKey {
   /** OpenSSH private key text. */

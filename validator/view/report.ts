@@ -6,10 +6,10 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Finding } from './findings.js';
-import type { ChallengeRecord } from './round-types.js';
-import type { CurrentScore, ScorePoint, ScoreStore, StoredMinerRound, StoredRound } from './score-store.js';
-import { normaliseWeights } from './scoring.js';
+import type { Finding } from '../findings.js';
+import type { ChallengeRecord } from '../round-types.js';
+import type { CurrentScore, ScorePoint, ScoreStore, StoredMinerRound, StoredRound } from '../scoring/score-store.js';
+import { normaliseWeights } from '../scoring/scoring.js';
 
 export interface ReportData {
   generatedAt: Date;

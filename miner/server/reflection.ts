@@ -8,7 +8,7 @@ import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { fromBinary } from '@bufbuild/protobuf';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { FileDescriptorProtoSchema, type DescriptorProto, type FileDescriptorProto } from '@bufbuild/protobuf/wkt';
-import type * as v1 from '../common/gen/grpc/reflection/v1/reflection.js';
+import type * as v1 from '../../common/gen/grpc/reflection/v1/reflection.js';
 
 type Request = v1.ServerReflectionRequest;
 type Response = v1.ServerReflectionResponse;
