@@ -1,0 +1,182 @@
+import { expect } from 'chai';
+import { execFile, spawnSync } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import { LiveView, liveViewMode, renderFrame, renderScoreTable, sparkline, type MinerView } from '../../validator/view/live-view.js';
+import { samples, minerRound } from '../support/round-results.js';
+
+const run = promisify(execFile);
+const DRIVER = ['--import', 'tsx', 'test/fixtures/live-view-driver.ts'];
+const ESC = '\x1b';
+const MiB = 1024 * 1024;
+
+const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+
+/** Runs node with `args` on a real pseudo-terminal of 120x40 and returns all it wrote there. */
+async function runInPty(args: string[]): Promise<string> {
+  const command = [process.execPath, ...args].map(quote).join(' ');
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  const { stdout } = hasScript
+    ? // util-linux script: -q quiet, -f flush, -e child's exit code, -c command; the typescript file is discarded.
+      await run('script', ['-qfec', `stty cols 120 rows 40; ${command}`, '/dev/null'], { timeout: 20_000 })
+    : await run(
+        '/usr/bin/python3',
+        ['-c', 'import os,pty,sys; os.environ["COLUMNS"]="120"; sys.exit(os.waitstatus_to_exitcode(pty.spawn(["sh","-c",sys.argv[1]])))', `stty cols 120 rows 40; ${command}`],
+        { timeout: 20_000 },
+      );
+  return stdout;
+}
+
+/** A writable that remembers what it was given. */
+function sink(isTTY: boolean): PassThrough & { isTTY: boolean; columns: number; text(): string; writes: number } {
+  const stream = Object.assign(new PassThrough(), { isTTY, columns: 100, writes: 0 }) as PassThrough & {
+    isTTY: boolean;
+    columns: number;
+    writes: number;
+    text(): string;
+  };
+  const chunks: string[] = [];
+  stream.on('data', (c: Buffer) => {
+    chunks.push(c.toString());
+    stream.writes++;
+  });
+  stream.text = () => chunks.join('');
+  return stream;
+}
+
+const visible = (line: string) => [...line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')].length;
+
+describe('live view', () => {
+  describe('frame rendering (pure)', () => {
+    const views: MinerView[] = [
+      { miner: 'honest', phase: 'compute-open', detail: 'opening rows', reached: 4, samples: samples('compute-open', 50, 190, 300 * MiB) },
+      { miner: 'evil\x1b[2Jminer', phase: 'failed', reached: 1, samples: [], result: minerRound('evil', 0, { error: 'boom\x1b]0;owned\x07' }) },
+    ];
+
+    it('draws one line per miner with phase, progress, sparklines and figures', () => {
+      const lines = renderFrame(views, { columns: 140, cpuCount: 2 });
+      expect(lines).to.have.length(3);
+      expect(lines[0]).to.match(/2 miner\(s\) · 1 running · 0 done · 1 failed/);
+      expect(lines[1]).to.match(/^honest +compute-open +█+░+ 5\/9 +cpu [▁▂▃▄▅▆▇█]+ 190% +mem [▁▂▃▄▅▆▇█]+ 300M\/512M +opening rows$/);
+      expect(lines[2]).to.match(/failed .*error: boom/);
+      for (const line of lines) expect(visible(line)).to.be.at.most(140);
+    });
+
+    it('never passes a miner\'s control characters to the terminal', () => {
+      for (const line of renderFrame(views, { columns: 140, color: true })) {
+        expect(line.replace(/\x1b\[[0-9;]*m/g, '')).not.to.include(ESC);
+        expect(line).not.to.include('\x07');
+      }
+    });
+
+    it('fits narrow terminals and caps the frame to the rows available', () => {
+      const many = Array.from({ length: 30 }, (_, i): MinerView => ({ miner: `m${i}`, phase: 'ssh', reached: 1, samples: [] }));
+      const lines = renderFrame(many, { columns: 50, rows: 10, color: true });
+      expect(lines).to.have.length(9);
+      expect(lines.at(-1)).to.include('and 23 more');
+      for (const line of lines) expect(visible(line)).to.be.at.most(50);
+    });
+
+    it('sparklines scale to the maximum and keep the latest values', () => {
+      expect(sparkline([0, 50, 100], 100, 3)).to.equal('▁▅█');
+      expect(sparkline([100, 0], 100, 4)).to.equal('  █▁');
+      expect(sparkline([1, 2, 3, 4, 5], 5, 2)).to.equal('▇█');
+    });
+
+    it('score table lists round score, components, EMA and weight per miner', () => {
+      const table = renderScoreTable([
+        { miner: 'honest', roundScore: 0.9, components: { compute: 1, memory: 0.8, rental: 1, metrics: 0.75 }, ema: 0.88, weight: 0.75 },
+        { miner: 'absent', ema: 0.3, weight: 0.25 },
+      ]);
+      expect(table[0]).to.match(/^miner +round +compute +memory +rental +metrics +EMA +weight +note$/);
+      expect(table[2]).to.match(/^honest +0\.900 +1\.000 +0\.800 +1\.000 +0\.750 +0\.880 +75\.0%$/);
+      expect(table[3]).to.match(/^absent +- +- +- +- +- +0\.300 +25\.0%$/);
+    });
+  });
+
+  describe('mode', () => {
+    it('is tty only on a terminal that can move the cursor, unless told otherwise', () => {
+      expect(liveViewMode({ isTTY: true }, {}, { TERM: 'xterm' })).to.equal('tty');
+      expect(liveViewMode({ isTTY: true }, {}, { TERM: 'dumb' })).to.equal('plain');
+      expect(liveViewMode({ isTTY: false }, {}, {})).to.equal('plain');
+      expect(liveViewMode({}, {}, {})).to.equal('plain');
+      expect(liveViewMode({ isTTY: true }, { plain: true }, {})).to.equal('plain');
+      expect(liveViewMode({ isTTY: true }, { json: true }, {})).to.equal('json');
+    });
+  });
+
+  describe('in-process', () => {
+    it('redraws at most ~10 times a second however many samples arrive', async () => {
+      const out = sink(true);
+      const view = new LiveView(out, { mode: 'tty', cpuCount: 1 });
+      const started = Date.now();
+      let i = 0;
+      while (Date.now() - started < 350) {
+        view.sample('busy', samples('compute-commit', 1, (i++ % 10) * 10, 10 * MiB)[0]!);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      view.stop();
+      expect(i).to.be.greaterThan(100);
+      const frames = out.text().split(`${ESC}[2K${ESC}[1mround`).length - 1;
+      expect(frames).to.be.within(2, 5);
+      expect(out.text().endsWith(`${ESC}[?25h`)).to.equal(true);
+    });
+
+    it('plain mode prints a line per phase change only, and nothing per sample', () => {
+      const out = sink(false);
+      const view = new LiveView(out, { mode: 'plain', now: () => new Date('2025-01-01T00:00:00Z') });
+      view.phase('a', 'allocate');
+      view.phase('a', 'allocate', 'still allocating');
+      view.sample('a', samples('allocate', 1, 50, MiB)[0]!);
+      view.phase('a', 'ssh', 'banner ok');
+      view.stop();
+      expect(out.text()).to.equal(
+        '2025-01-01T00:00:00.000Z phase miner=a phase=allocate step=1/9\n' +
+          '2025-01-01T00:00:00.000Z phase miner=a phase=ssh step=2/9 detail="banner ok"\n',
+      );
+    });
+  });
+
+  describe('as a separate process', () => {
+    it('in a real pseudo-terminal: redraws frames in place with bars and sparklines, then the score table', async () => {
+      const started = Date.now();
+      const output = await runInPty(DRIVER);
+      const seconds = (Date.now() - started) / 1000;
+      expect(output).to.include(`${ESC}[?25l`); // cursor hidden while drawing...
+      expect(output).to.include(`${ESC}[?25h`); // ...and given back
+      const redraws = output.match(/\x1b\[4A/g) ?? []; // cursor up over the 4-line frame
+      expect(redraws.length).to.be.at.least(3);
+      expect(redraws.length + 1).to.be.at.most(Math.ceil(seconds * 10) + 2);
+      expect(output).to.include(`${ESC}[2K`);
+      expect(output).to.match(/honest.*compute-commit.*█+.*░+.*cpu.*[▁▂▃▄▅▆▇█]{5,}.*mem.*[▁▂▃▄▅▆▇█]{5,}/);
+      expect(output).to.match(/down.*failed/);
+      const plainText = output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+      expect(plainText).to.match(/miner +round +compute +memory +rental +metrics +EMA +weight/);
+      expect(plainText).to.match(/honest +0\.950 +0\.950 +0\.950 +1\.000 +0\.950 +0\.930 +69\.9%/);
+      expect(plainText).to.match(/down +0\.000 .* 0\.0% +ssh: connection reset/);
+      expect(output).not.to.include(`${ESC}[31mby peer`); // the miner's own escape sequence was defused
+    });
+
+    it('off a terminal: plain structured lines without a single ESC byte', async () => {
+      const { stdout } = await run(process.execPath, DRIVER, { timeout: 20_000 });
+      expect(stdout).not.to.include(ESC);
+      const lines = stdout.trimEnd().split('\n');
+      for (const line of lines) expect(line).to.match(/^\d{4}-\d\d-\d\dT[\d:.]+Z (phase|done|failed|score) miner=\S+( \w+=\S+)*/);
+      const honest = lines.filter((l) => l.includes(' phase miner=honest '));
+      expect(honest).to.have.length(8); // allocate ... release, once each
+      expect(lines.filter((l) => l.includes(' done '))).to.have.length(2);
+      expect(lines.find((l) => l.includes(' failed miner=down'))).to.include('error="ssh: connection reset \\u001b[31mby peer"');
+      expect(lines.filter((l) => l.includes(' score '))).to.have.length(3);
+    });
+
+    it('--json: one JSON object a line', async () => {
+      const { stdout } = await run(process.execPath, [...DRIVER, '--json'], { timeout: 20_000 });
+      expect(stdout).not.to.include(ESC);
+      const events = stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { event: string; miner: string; weight?: number });
+      expect(events.filter((e) => e.event === 'phase')).to.have.length(8 + 8 + 3);
+      const scores = events.filter((e) => e.event === 'score');
+      expect(scores.map((s) => s.miner)).to.deep.equal(['honest', 'lazy-miner', 'down']);
+      expect(scores.reduce((sum, s) => sum + (s.weight ?? 0), 0)).to.be.closeTo(1, 1e-9);
+    });
+  });
+});
