@@ -46,6 +46,18 @@ export function unavailable(what: string): Failure {
   return new Failure('unavailable', what);
 }
 
+/** The request is valid but the state it needs is not there (e.g. the container is not running). */
+export function failedPrecondition(what: string): Failure {
+  return new Failure('failed_precondition', what);
+}
+
+/** The message of anything thrown, for logs and wrapped errors. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === 'object' && err !== null && 'message' in err && typeof err.message === 'string') return err.message;
+  return String(err);
+}
+
 export function isFailure(err: unknown): err is Failure {
   return err instanceof Failure;
 }

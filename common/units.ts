@@ -41,15 +41,19 @@ export function parseMemory(text: string, field = 'memory'): number {
   return bytes;
 }
 
-/** Formats bytes the way a person reads them: "1.5 GiB". */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+/**
+ * Formats bytes the way a person reads them: "1.5 GiB", or "1.5G" in the
+ * compact style a terminal column has room for.
+ */
+export function formatBytes(bytes: number, style: 'long' | 'compact' = 'long'): string {
+  const units = style === 'long' ? ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] : ['B', 'K', 'M', 'G', 'T', 'P'];
   let value = bytes;
   let i = 0;
   while (Math.abs(value) >= 1024 && i < units.length - 1) {
     value /= 1024;
     i++;
   }
+  if (style === 'compact') return `${value >= 10 || i === 0 ? Math.round(value) : value.toFixed(1)}${units[i]}`;
   return `${i === 0 ? value : value.toFixed(value >= 10 ? 0 : 1)} ${units[i]}`;
 }
 

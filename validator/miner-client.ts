@@ -6,10 +6,11 @@
 import { credentials, Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import {
+  AllocateRequest,
   ChallengeStatus,
   ChallengeType,
   MinerServiceClient,
-  type AllocateRequest,
+  RunChallengeRequest,
   type AllocateResponse,
   type RunChallengeResponse,
 } from '../common/gen/polarise/v1/miner.js';
@@ -48,7 +49,7 @@ export class MinerClient {
   }
 
   allocate(request: Partial<AllocateRequest>, timeoutMs = 60_000): Promise<AllocateResponse> {
-    const full: AllocateRequest = { memory: '', cpuCount: 0, devices: [], publicKeys: [], leaseSeconds: 0, ...request };
+    const full = AllocateRequest.fromPartial(request);
     return new Promise((resolve, reject) =>
       this.client.allocate(full, new Metadata(), deadline(timeoutMs), (err, res) => (err ? reject(err) : resolve(res))),
     );
@@ -74,16 +75,15 @@ export class MinerClient {
         const started = performance.now();
         let settled = false;
         const stream = this.client.runChallenge(
-          {
+          RunChallengeRequest.fromPartial({
             containerId,
             type: opts.type === 'compute' ? ChallengeType.CHALLENGE_TYPE_COMPUTE : ChallengeType.CHALLENGE_TYPE_MEMORY,
             command: argv,
             duration: opts.timeoutMs / 1000,
             expectedCpu: opts.expectedCpuSeconds ?? 0,
             sampleIntervalMs,
-            stdin: opts.stdin ?? Buffer.alloc(0),
-            streamOutput: false,
-          },
+            stdin: opts.stdin,
+          }),
           new Metadata(),
           deadline(opts.timeoutMs + 5_000),
         );

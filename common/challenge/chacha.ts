@@ -1,3 +1,4 @@
+/** ChaCha20 and its double round, shared by the memory fill and walk (docs/verification.md, "Memory challenge"). */
 import { createCipheriv } from 'node:crypto';
 
 /** RFC 8439 ChaCha20 keystream (OpenSSL's IV = 32-bit LE counter || 96-bit nonce). */

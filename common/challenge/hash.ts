@@ -1,3 +1,4 @@
+/** SHA-256 and the Merkle tree both challenges commit with (docs/verification.md, "Compute challenge": leaf and node hashing). */
 import * as nodeCrypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 

@@ -1,3 +1,4 @@
+/** The compute challenge's math: seeded matrices, the chain product mod p, mat-vecs for Freivalds (docs/verification.md, "Compute challenge"). */
 import { sha256 } from './hash.js';
 import { kernelMemory, matVecKernels } from './matvec-wasm.js';
 
@@ -19,8 +20,7 @@ import { kernelMemory, matVecKernels } from './matvec-wasm.js';
  * cryptographic PRG, and it need not be: docs/verification.md says why.
  */
 
-/** Entries are 24-bit: every product is < 2^48 and 32 of them plus a reduced value stay < 2^53. */
-export const ENTRY_BITS = 24;
+// Entries are 24-bit: every product is < 2^48 and 32 of them plus a reduced value stay < 2^53.
 export const MIN_N = 64;
 export const MAX_N = 8192;
 export const N_MULTIPLE = 32;
@@ -169,14 +169,6 @@ export function u24RowDot(w: Int32Array, n: number, v: Float64Array, p: number):
 
 /** Whether the host stores words little-endian (the probe's encoding is read as words). */
 export const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
-/** n×n values from the probe's row encoding: little-endian 24-bit. */
-export function decodeU24(bytes: Uint8Array, count: number): Uint32Array {
-  if (bytes.length !== count * 3) throw new RangeError(`expected ${count * 3} bytes, got ${bytes.length}`);
-  const out = new Uint32Array(count);
-  for (let x = 0, b = 0; x < count; x++, b += 3) out[x] = bytes[b]! | (bytes[b + 1]! << 8) | (bytes[b + 2]! << 16);
-  return out;
-}
 
 /** The probe's row encoding of n×n values < 2^24. */
 export function encodeU24(values: Uint32Array): Buffer {

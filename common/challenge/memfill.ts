@@ -1,3 +1,4 @@
+/** The memory challenge's math: block derivation G, parents, the walk (docs/verification.md, "Memory challenge"). */
 import { chacha20Stream, chachaDoubleRound } from './chacha.js';
 import { sha256 } from './hash.js';
 

@@ -14,6 +14,7 @@
  * none is left. Otherwise (a remote engine) it runs `kill` inside the
  * container through another exec.
  */
+import { readProcStat, type ProcStat } from './proc-stat.js';
 import type Docker from 'dockerode';
 import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -98,27 +99,6 @@ export interface ChallengeExecOptions {
    * is outside the container) instead of by polling Docker's exec inspect.
    */
   cgroupProcs?: string;
-}
-
-interface ProcStat {
-  pid: number;
-  ppid: number;
-  pgrp: number;
-  session: number;
-  startTime: string;
-}
-
-export function readProcStat(pid: number, procRoot = '/proc'): ProcStat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(join(procRoot, String(pid), 'stat'), 'latin1');
-  } catch {
-    return undefined;
-  }
-  // The command name may contain spaces and parentheses: parse after the last ')'.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  if (rest[0] === 'Z' || rest[0] === 'X') return undefined; // a zombie runs nothing
-  return { pid, ppid: Number(rest[1]), pgrp: Number(rest[2]), session: Number(rest[3]), startTime: rest[19] ?? '' };
 }
 
 function hasMarker(pid: number, marker: string): boolean {

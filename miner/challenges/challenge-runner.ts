@@ -14,24 +14,18 @@
  * readings, i.e. percent of one core as `docker stats` shows it. The figures
  * are the whole container's (other processes in it count too).
  */
-import { HostStealMeter } from './sampling/host-steal.js';
+import { dockerFailure } from '../containers/docker-errors.js';
 import type Docker from 'dockerode';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
-import { Failure, invalidArgument, notFound, unavailable } from '../../common/errors.js';
-import {
-  ChallengeStatus,
-  ChallengeType,
-  OutputStream,
-  SampleSource,
-  type ChallengeResult,
-  type ResourceSample,
-  type RunChallengeRequest,
-} from '../../common/gen/polarise/v1/miner.js';
+import { failedPrecondition, invalidArgument, unavailable } from '../../common/errors.js';
+import { ChallengeStatus, ChallengeType, OutputStream, type RunChallengeRequest } from '../../common/gen/polarise/v1/miner.js';
 import type { EventSink } from '../server/handlers.js';
 import { join } from 'node:path';
-import { SharedCgroupReader, openCgroupReader, type ContainerReader, type Reading, type SourceName } from './sampling/cgroup-reader.js';
+import { SharedCgroupReader, openCgroupReader, type ContainerReader, type Reading } from './sampling/cgroup-reader.js';
+import { buildResult } from './challenge-result.js';
+import { SampleSeries } from './sample-series.js';
 import { DockerStatsReader } from './sampling/docker-stats-reader.js';
 import { EventWriter } from './event-writer.js';
 import { ChallengeExec } from './challenge-exec.js';
@@ -42,12 +36,6 @@ export interface ChallengeTarget {
 }
 
 export const SAMPLE_INTERVAL = { min: 20, max: 10_000, default: 100 } as const;
-
-const SOURCES: Record<SourceName, SampleSource> = {
-  cgroup_v1: SampleSource.SAMPLE_SOURCE_CGROUP_V1,
-  cgroup_v2: SampleSource.SAMPLE_SOURCE_CGROUP_V2,
-  docker_stats: SampleSource.SAMPLE_SOURCE_DOCKER_STATS,
-};
 
 /** The request's fields, checked and with defaults applied. */
 export interface ChallengePlan {
@@ -95,25 +83,12 @@ export function planChallenge(request: RunChallengeRequest, config: Config['chal
   };
 }
 
-function dockerFailure(err: unknown, containerId: string): Error {
-  const e = err as { statusCode?: number; code?: string; message?: string };
-  if (e.statusCode === 404) return notFound(`container ${containerId} not found`);
-  if (e.statusCode === 409) return new Failure('failed_precondition', `container ${containerId} is not running (${e.message ?? 'conflict'})`);
-  if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT' || e.code === 'EACCES') return unavailable(`the Docker engine is not reachable (${e.code})`);
-  return err instanceof Error ? err : new Error(String(err));
-}
-
-/** Running figures of one run. */
-class Tally {
-  peakCpu = 0;
-  peakMemory = 0;
-  memoryLimit = 0;
-  taken = 0;
-
-  memory(r: Reading): void {
-    if (r.memoryUsage > this.peakMemory) this.peakMemory = r.memoryUsage;
-    if (r.memoryLimit > 0) this.memoryLimit = r.memoryLimit;
-  }
+/** How a run is being ended: by the client (cancelled) or by its duration (timed out). */
+interface Supervision {
+  readonly cancelled: boolean;
+  readonly timedOut: boolean;
+  /** Stops watching (idempotent). */
+  stop(): void;
 }
 
 export class ChallengeRunner {
@@ -130,182 +105,153 @@ export class ChallengeRunner {
    */
   async run(target: ChallengeTarget, request: RunChallengeRequest, sink: EventSink): Promise<void> {
     const plan = planChallenge(request, this.config);
-    const id = target.containerId;
-    const container = this.docker.getContainer(id);
-    let info: Docker.ContainerInspectInfo;
-    try {
-      info = await container.inspect();
-    } catch (err) {
-      throw dockerFailure(err, id);
-    }
-    if (!info.State.Running || info.State.Paused) {
-      throw new Failure('failed_precondition', `container ${id} is not running (state ${info.State.Status})`);
-    }
+    const { container, info } = await this.runningContainer(target.containerId);
     if (sink.signal.aborted) return;
 
     const runId = randomUUID();
     const log = this.log.child({ challenge: runId.slice(0, 8), container: info.Id.slice(0, 12) });
     const reader = this.openReader(container, info.State.Pid, log);
     const writer = new EventWriter(sink, { outputBufferBytes: this.config.live_output_buffer_bytes });
-    const timers: NodeJS.Timeout[] = [];
-    let stopSampling = () => {};
-    let onAbort: (() => void) | undefined;
+    const cleanup: (() => void)[] = [() => reader.close()];
     try {
-      let exec: ChallengeExec | undefined = undefined;
-      const onOutput = plan.streamOutput
-        ? (name: 'stdout' | 'stderr', data: Buffer): boolean => {
-            const ok = writer.offerOutput(name === 'stdout' ? OutputStream.OUTPUT_STREAM_STDOUT : OutputStream.OUTPUT_STREAM_STDERR, data);
-            if (!ok) writer.onDrain(() => exec?.resumeOutput());
-            return ok;
-          }
-        : undefined;
+      const exec = await this.createExec(container, plan, runId, reader, writer, log);
+      const series = new SampleSeries(await reader.read(true), reader.source);
+      const emit = (r: Reading): void => {
+        const sample = series.next(r);
+        if (sample) writer.offerSample(sample);
+      };
       try {
-        exec = await ChallengeExec.create(this.docker, container, {
-          command: plan.command,
-          stdin: plan.stdin,
-          marker: `POLARISE_CHALLENGE=${runId}`,
-          maxOutputBytes: this.config.max_output_bytes,
-          onOutput,
-          log,
-          externalPolling: reader.source !== 'docker_stats',
-          cgroupProcs: reader instanceof SharedCgroupReader ? join(reader.paths.cpu, 'cgroup.procs') : undefined,
-        });
+        await exec.start();
       } catch (err) {
-        throw dockerFailure(err, id);
+        throw dockerFailure(err, 'run a challenge', target.containerId);
       }
-      const running: ChallengeExec = exec;
+      log.info('challenge started', { type: ChallengeType[plan.type], intervalMs: plan.intervalMs, durationS: plan.durationSeconds, source: reader.source });
+      const stopSampling = this.startSampling(reader, plan.intervalMs, series.t0, emit, () => exec.poll(), log);
+      cleanup.push(stopSampling);
+      const watch = this.supervise(exec, plan, sink, log);
+      cleanup.push(() => watch.stop());
 
-      const base = await reader.read(true);
-      const t0 = base.atNs;
-      const tally = new Tally();
-      tally.memory(base);
-      let last = base;
-      const steal = new HostStealMeter();
-      const toSample = (r: Reading, prev: Reading): ResourceSample => {
-        const dt = Number(r.atNs - prev.atNs);
-        const cpuUsage = dt > 0 ? (Number(r.cpuNs - prev.cpuNs) / dt) * 100 : 0;
-        return {
-          time: r.time,
-          elapsedUs: Math.max(0, Math.round(Number(r.atNs - t0) / 1000)),
-          cpuUsage: Math.max(0, cpuUsage),
-          cpuTimeNs: Math.max(0, Number(r.cpuNs - base.cpuNs)),
-          memoryUsage: r.memoryUsage,
-          memoryLimit: r.memoryLimit,
-          memoryPercent: r.memoryLimit > 0 ? (r.memoryUsage / r.memoryLimit) * 100 : 0,
-          pids: r.pids,
-          source: SOURCES[reader.source],
-          hostStealPercent: steal.percent(),
-        };
-      };
-      const emit = (r: Reading) => {
-        if (r.atNs <= last.atNs) return;
-        const sample = toSample(r, last);
-        last = r;
-        tally.taken++;
-        tally.memory(r);
-        if (sample.cpuUsage > tally.peakCpu) tally.peakCpu = sample.cpuUsage;
-        writer.offerSample(sample);
-      };
-
-      try {
-        await running.start();
-      } catch (err) {
-        throw dockerFailure(err, id);
-      }
-      log.info('challenge started', { type: ChallengeType[plan.type], interval_ms: plan.intervalMs, duration_s: plan.durationSeconds, source: reader.source });
-      stopSampling = this.startSampling(reader, plan.intervalMs, t0, emit, () => running.poll(), log);
-
-      let cancelled = false;
-      let timedOut = false;
-      onAbort = () => {
-        cancelled = true;
-        log.info('challenge cancelled: killing the command', { reason: String((sink.signal.reason as Error | undefined)?.message ?? sink.signal.reason) });
-        void running.kill();
-      };
-      if (sink.signal.aborted) onAbort();
-      else sink.signal.addEventListener('abort', onAbort, { once: true });
-      const limitMs = (plan.durationSeconds + this.config.grace_seconds) * 1000;
-      const timer = setTimeout(() => {
-        // Already over (only its output is still draining to a slow client): not a timeout.
-        if (cancelled || running.hasExited) return;
-        timedOut = true;
-        log.info('challenge timed out: killing the command', { duration_s: plan.durationSeconds });
-        void running.kill();
-      }, Math.min(limitMs, 2 ** 31 - 1));
-      timers.push(timer);
-
-      const outcome = await running.finished();
-      if (cancelled || timedOut) await running.kill();
+      const outcome = await exec.finished();
+      if (watch.cancelled || watch.timedOut) await exec.kill();
       stopSampling();
-      clearTimeout(timer);
+      watch.stop();
 
       // The final reading closes the run: it settles CPU time and memory.
-      let final: Reading;
-      try {
-        final = await reader.read(true);
-      } catch {
-        final = last;
-      }
-      if (final.atNs - last.atNs >= BigInt(plan.intervalMs) * 500_000n) emit(final);
-      else tally.memory(final);
-      const wallNs = Number(outcome.endedNs - t0);
-      const cpuTimeNs = Math.max(0, Number(final.cpuNs - base.cpuNs));
-      let oomKilled = false;
-      if (base.oomKills !== undefined && final.oomKills !== undefined) oomKilled = final.oomKills > base.oomKills;
-      else {
-        try {
-          oomKilled = (await container.inspect()).State.OOMKilled === true;
-        } catch {
-          /* the container is gone: nothing to learn */
-        }
-      }
-      const status = cancelled
-        ? ChallengeStatus.CHALLENGE_STATUS_CANCELLED
-        : timedOut
-          ? ChallengeStatus.CHALLENGE_STATUS_TIMEOUT
-          : outcome.exitCode === 0
-            ? ChallengeStatus.CHALLENGE_STATUS_COMPLETED
-            : ChallengeStatus.CHALLENGE_STATUS_FAILED;
-      const meanCpu = wallNs > 0 ? (cpuTimeNs / wallNs) * 100 : 0;
-      const peakPercent = tally.memoryLimit > 0 ? (tally.peakMemory / tally.memoryLimit) * 100 : 0;
-
+      const final = await (async () => reader.read(true))().catch(() => series.lastReading);
+      if (final.atNs - series.lastReading.atNs >= BigInt(plan.intervalMs) * 500_000n) emit(final);
+      else series.track(final);
+      const oomKilled = await this.oomKilled(container, series.base, final);
       await writer.flush();
-      const result: ChallengeResult = {
-        commandResult: {
-          status,
-          exitCode: outcome.exitCode,
-          output: outcome.stdout.text(),
-          outputTruncated: outcome.stdout.truncated || outcome.stderr.truncated,
-          stderr: outcome.stderr.text(),
-          oomKilled,
-        },
-        metrics: { cpuUsage: meanCpu, memoryUsage: tally.peakMemory, memoryLimit: tally.memoryLimit, memoryPercent: peakPercent },
-        summary: {
-          meanCpuUsage: meanCpu,
-          peakCpuUsage: tally.peakCpu,
-          peakMemoryUsage: tally.peakMemory,
-          memoryLimit: tally.memoryLimit,
-          peakMemoryPercent: peakPercent,
-          sampleCount: writer.sentSamples,
-          wallTimeMs: Math.round(wallNs / 1e6),
-          cpuTimeNs,
-          expectedCpu: plan.expectedCpu,
-        },
-      };
+      const result = buildResult({
+        cancelled: watch.cancelled,
+        timedOut: watch.timedOut,
+        exitCode: outcome.exitCode,
+        stdout: outcome.stdout.text(),
+        stderr: outcome.stderr.text(),
+        outputTruncated: outcome.stdout.truncated || outcome.stderr.truncated,
+        oomKilled,
+        wallNs: Number(outcome.endedNs - series.t0),
+        cpuTimeNs: series.cpuTimeNs(final),
+        peakCpu: series.peakCpu,
+        peakMemory: series.peakMemory,
+        memoryLimit: series.memoryLimit,
+        sampleCount: writer.sentSamples,
+        expectedCpu: plan.expectedCpu,
+      });
       log.info('challenge ended', {
-        status: ChallengeStatus[status],
-        exit_code: outcome.exitCode,
+        status: ChallengeStatus[result.commandResult!.status],
+        exitCode: outcome.exitCode,
         oom: oomKilled,
-        wall_ms: result.summary!.wallTimeMs,
+        wallMs: result.summary!.wallTimeMs,
         samples: writer.sentSamples,
         coalesced: writer.coalescedSamples,
       });
       await sink.send({ event: { $case: 'result', value: result } });
     } finally {
-      stopSampling();
-      for (const t of timers) clearTimeout(t);
-      if (onAbort) sink.signal.removeEventListener('abort', onAbort);
-      reader.close();
+      for (const step of cleanup.reverse()) step();
+    }
+  }
+
+  private async runningContainer(id: string): Promise<{ container: Docker.Container; info: Docker.ContainerInspectInfo }> {
+    const container = this.docker.getContainer(id);
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await container.inspect();
+    } catch (err) {
+      throw dockerFailure(err, 'run a challenge', id);
+    }
+    if (!info.State.Running || info.State.Paused) {
+      throw failedPrecondition(`container ${id} is not running (state ${info.State.Status})`);
+    }
+    return { container, info };
+  }
+
+  /** The exec, created but not started; live output (when asked for) goes through the writer with backpressure. */
+  private async createExec(container: Docker.Container, plan: ChallengePlan, runId: string, reader: ContainerReader, writer: EventWriter, log: Logger): Promise<ChallengeExec> {
+    let exec: ChallengeExec | undefined;
+    const onOutput = plan.streamOutput
+      ? (name: 'stdout' | 'stderr', data: Buffer): boolean => {
+          const ok = writer.offerOutput(name === 'stdout' ? OutputStream.OUTPUT_STREAM_STDOUT : OutputStream.OUTPUT_STREAM_STDERR, data);
+          if (!ok) writer.onDrain(() => exec?.resumeOutput());
+          return ok;
+        }
+      : undefined;
+    try {
+      exec = await ChallengeExec.create(this.docker, container, {
+        command: plan.command,
+        stdin: plan.stdin,
+        marker: `POLARISE_CHALLENGE=${runId}`,
+        maxOutputBytes: this.config.max_output_bytes,
+        onOutput,
+        log,
+        externalPolling: reader.source !== 'docker_stats',
+        cgroupProcs: reader instanceof SharedCgroupReader ? join(reader.paths.cpu, 'cgroup.procs') : undefined,
+      });
+    } catch (err) {
+      throw dockerFailure(err, 'run a challenge', container.id);
+    }
+    return exec;
+  }
+
+  /** Kills the command when the client cancels or its duration (plus grace) runs out. */
+  private supervise(exec: ChallengeExec, plan: ChallengePlan, sink: EventSink, log: Logger): Supervision {
+    const state = { cancelled: false, timedOut: false };
+    const onAbort = (): void => {
+      state.cancelled = true;
+      log.info('challenge cancelled: killing the command', { reason: String((sink.signal.reason as Error | undefined)?.message ?? sink.signal.reason) });
+      void exec.kill();
+    };
+    if (sink.signal.aborted) onAbort();
+    else sink.signal.addEventListener('abort', onAbort, { once: true });
+    const limitMs = (plan.durationSeconds + this.config.grace_seconds) * 1000;
+    const timer = setTimeout(() => {
+      // Already over (only its output is still draining to a slow client): not a timeout.
+      if (state.cancelled || exec.hasExited) return;
+      state.timedOut = true;
+      log.info('challenge timed out: killing the command', { durationS: plan.durationSeconds });
+      void exec.kill();
+    }, Math.min(limitMs, 2 ** 31 - 1));
+    return {
+      get cancelled() {
+        return state.cancelled;
+      },
+      get timedOut() {
+        return state.timedOut;
+      },
+      stop: () => {
+        clearTimeout(timer);
+        sink.signal.removeEventListener('abort', onAbort);
+      },
+    };
+  }
+
+  /** From the memory cgroup's OOM-kill counter when the sampler reads it, else from Docker. */
+  private async oomKilled(container: Docker.Container, base: Reading, final: Reading): Promise<boolean> {
+    if (base.oomKills !== undefined && final.oomKills !== undefined) return final.oomKills > base.oomKills;
+    try {
+      return (await container.inspect()).State.OOMKilled === true;
+    } catch {
+      return false; // the container is gone: nothing to learn
     }
   }
 

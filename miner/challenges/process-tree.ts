@@ -5,28 +5,17 @@
  * started sessions of their own. The miner runs in the host's pid namespace
  * as root, so it signals them directly (Docker cannot kill an exec).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { readProcStat, type ProcStat } from './proc-stat.js';
 
-interface Proc {
-  pid: number;
-  ppid: number;
-  session: number;
-  /** Start time in clock ticks since boot: with the pid, names a process even if the pid is reused. */
-  start: string;
-}
+type Proc = ProcStat;
 
 function readProcs(): Proc[] {
   const out: Proc[] = [];
   for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      // "pid (comm) state ppid pgrp session ..." — comm may hold spaces and parentheses.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.push({ pid: Number(entry), ppid: Number(fields[1]), session: Number(fields[3]), start: fields[19] ?? '' });
-    } catch {
-      // The process ended while we looked.
-    }
+    if (entry < '0' || entry > '9' || !Number.isInteger(Number(entry))) continue;
+    const stat = readProcStat(Number(entry));
+    if (stat) out.push(stat);
   }
   return out;
 }
@@ -34,7 +23,7 @@ function readProcs(): Proc[] {
 /** The session led by `leader` and every descendant of its members. */
 function sessionMembers(leader: number, procs: Proc[], also: ReadonlySet<string> = new Set()): Proc[] {
   const members = new Map<number, Proc>();
-  for (const p of procs) if (p.pid === leader || p.session === leader || also.has(`${p.pid}:${p.start}`)) members.set(p.pid, p);
+  for (const p of procs) if (p.pid === leader || p.session === leader || also.has(`${p.pid}:${p.startTime}`)) members.set(p.pid, p);
   let grew = true;
   while (grew) {
     grew = false;
@@ -46,10 +35,6 @@ function sessionMembers(leader: number, procs: Proc[], also: ReadonlySet<string>
     }
   }
   return [...members.values()];
-}
-
-export function sessionProcesses(leader: number): number[] {
-  return sessionMembers(leader, readProcs()).map((p) => p.pid);
 }
 
 function signalAll(procs: Proc[], signal: NodeJS.Signals): void {
@@ -69,6 +54,6 @@ export function endSession(leader: number, graceMs = 1000): void {
   if (!first.length) return;
   signalAll(first, 'SIGHUP');
   signalAll(first, 'SIGCONT');
-  const seen = new Set(first.map((p) => `${p.pid}:${p.start}`));
+  const seen = new Set(first.map((p) => `${p.pid}:${p.startTime}`));
   setTimeout(() => signalAll(sessionMembers(leader, readProcs(), seen), 'SIGKILL'), graceMs).unref();
 }

@@ -3,8 +3,9 @@
  * bridge network of its own, with limits read back from inspect before the
  * container is handed out. Only plain types cross this module's boundary.
  */
+import { dockerFailure } from './docker-errors.js';
 import type Docker from 'dockerode';
-import { Failure, unavailable } from '../../common/errors.js';
+import { Failure } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { DeviceRequestSpec } from '../allocations/allocation-request.js';
 import { containerLabels, LABELS, networkLabels, PENDING_SUFFIX, type AllocationRecord } from './container-labels.js';
@@ -53,20 +54,6 @@ export interface ManagedNetwork {
 
 function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
-}
-
-/** Docker unreachable → unavailable; anything else passes through. */
-export function dockerFailure(err: unknown, doing: string): Error {
-  if (err instanceof Failure) return err;
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code && ['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code)) {
-    return unavailable(`the Docker engine is not reachable (${doing}: ${code})`);
-  }
-  const message = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message ?? String(err);
-  if (/could not find an available, non-overlapping IPv4 address pool/i.test(message)) {
-    return new Failure('resource_exhausted', `no free network address pool left on this host (${doing})`);
-  }
-  return new Failure('internal', `${doing}: ${message}`);
 }
 
 export class ContainerManager {

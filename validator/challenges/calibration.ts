@@ -1,3 +1,4 @@
+/** The validator's own measurement of the probe and the deadlines derived from it (docs/verification.md, "Cores", "Noise only adds time"). */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { cpus, hostname } from 'node:os';

@@ -1,3 +1,4 @@
+/** Compute challenge: plans, argv, parsing and verification of one commit/open (docs/verification.md, "Compute challenge", "Verification cost"). */
 import * as nodeCrypto from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { merkleRoot, sha256 } from '../../common/challenge/hash.js';

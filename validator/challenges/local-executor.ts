@@ -1,3 +1,4 @@
+/** Runs the probe on this host (calibration, benchmarks, local tests); the same contract as a miner's RunChallenge. */
 import { execFile } from 'node:child_process';
 import type { ChallengeExecutor, ExecOutcome } from './executor.js';
 

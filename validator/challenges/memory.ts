@@ -1,3 +1,4 @@
+/** Memory challenge: plans, argv, and verification of replayed segments and block derivations (docs/verification.md, "Memory challenge"). */
 import { randomBytes, randomInt } from 'node:crypto';
 import { merkleLeaf, merklePathLength, merkleRootFromPath } from '../../common/challenge/hash.js';
 import {

@@ -1,3 +1,4 @@
+/** Reading the probe's JSON-lines output: malformed output becomes findings, never a throw (docs/verification.md, "Compute challenge", cpu open). */
 import type { ExecOutcome } from './executor.js';
 
 /** One JSON line of the probe's output. */

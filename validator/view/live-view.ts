@@ -8,6 +8,7 @@
  * line per phase change, per finished miner and per score row (logfmt-like
  * `key=value` text, or JSON objects).
  */
+import { formatBytes } from '../../common/units.js';
 import type { Finding } from '../findings.js';
 import { PHASES, allFindings, type ComponentScores, type MinerRoundResult, type Phase, type SampleRecord } from '../round-types.js';
 
@@ -84,17 +85,6 @@ export function sparkline(values: readonly number[], max: number, width: number)
   return ' '.repeat(width - shown.length) + chars.join('');
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'K', 'M', 'G', 'T'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value >= 10 || unit === 0 ? Math.round(value) : value.toFixed(1)}${units[unit]}`;
-}
-
 interface Segment {
   text: string;
   style?: Style;
@@ -157,7 +147,7 @@ function minerLine(view: MinerView, nameWidth: number, options: FrameOptions): s
       { text: sparkline(view.samples.map((s) => s.cpuUsage), cpuMax, sparkWidth), style: 'yellow' },
       { text: ` ${last ? `${Math.round(last.cpuUsage)}%` : '-'}`.padEnd(6) + ' mem ' },
       { text: sparkline(view.samples.map((s) => s.memoryUsage), memMax, sparkWidth), style: 'cyan' },
-      { text: ` ${last ? `${formatBytes(last.memoryUsage)}/${formatBytes(last.memoryLimit)}` : '-'}`.padEnd(12) },
+      { text: ` ${last ? `${formatBytes(last.memoryUsage, 'compact')}/${formatBytes(last.memoryLimit, 'compact')}` : '-'}`.padEnd(12) },
       { text: clean(detail), style: result?.error ? 'red' : undefined },
     ],
     options.columns,

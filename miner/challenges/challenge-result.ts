@@ -1,0 +1,53 @@
+/** The ChallengeResult a run ends with, assembled from plain figures (pure: tested without Docker). */
+import { ChallengeStatus, type ChallengeResult } from '../../common/gen/polarise/v1/miner.js';
+
+export interface RunFigures {
+  cancelled: boolean;
+  timedOut: boolean;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  outputTruncated: boolean;
+  oomKilled: boolean;
+  wallNs: number;
+  cpuTimeNs: number;
+  peakCpu: number;
+  peakMemory: number;
+  memoryLimit: number;
+  sampleCount: number;
+  expectedCpu: number;
+}
+
+/** Cancelled and timed out win over the exit code (the kill made it). */
+export function challengeStatus(f: Pick<RunFigures, 'cancelled' | 'timedOut' | 'exitCode'>): ChallengeStatus {
+  if (f.cancelled) return ChallengeStatus.CHALLENGE_STATUS_CANCELLED;
+  if (f.timedOut) return ChallengeStatus.CHALLENGE_STATUS_TIMEOUT;
+  return f.exitCode === 0 ? ChallengeStatus.CHALLENGE_STATUS_COMPLETED : ChallengeStatus.CHALLENGE_STATUS_FAILED;
+}
+
+export function buildResult(f: RunFigures): ChallengeResult {
+  const meanCpu = f.wallNs > 0 ? (f.cpuTimeNs / f.wallNs) * 100 : 0;
+  const peakPercent = f.memoryLimit > 0 ? (f.peakMemory / f.memoryLimit) * 100 : 0;
+  return {
+    commandResult: {
+      status: challengeStatus(f),
+      exitCode: f.exitCode,
+      output: f.stdout,
+      outputTruncated: f.outputTruncated,
+      stderr: f.stderr,
+      oomKilled: f.oomKilled,
+    },
+    metrics: { cpuUsage: meanCpu, memoryUsage: f.peakMemory, memoryLimit: f.memoryLimit, memoryPercent: peakPercent },
+    summary: {
+      meanCpuUsage: meanCpu,
+      peakCpuUsage: f.peakCpu,
+      peakMemoryUsage: f.peakMemory,
+      memoryLimit: f.memoryLimit,
+      peakMemoryPercent: peakPercent,
+      sampleCount: f.sampleCount,
+      wallTimeMs: Math.round(f.wallNs / 1e6),
+      cpuTimeNs: f.cpuTimeNs,
+      expectedCpu: f.expectedCpu,
+    },
+  };
+}
