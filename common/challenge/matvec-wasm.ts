@@ -2,7 +2,7 @@
  * The verifier's two hot loops as a tiny WebAssembly SIMD module, assembled
  * here from TypeScript (no toolchain, no dependency). They compute exactly
  * what the plain TypeScript in matrix.ts computes (seededMatVec, u24RowDot);
- * test/verifier-compute.test.ts checks the two against each other, and the
+ * test/unit/verifier-compute-checks.test.ts checks the two against each other, and the
  * verifier falls back to the plain code when the runtime has no Wasm SIMD.
  *
  *   genMatVec(n, cols, v, y, u0, k1, p, pinv): y = M·v mod p for the seeded
