@@ -7,7 +7,14 @@
  * from the host's network namespace on a renter's behalf.
  */
 import type Docker from 'dockerode';
-import ssh2, { type AuthContext, type Connection, type ParsedKey } from 'ssh2';
+import ssh2, {
+  type AuthContext,
+  type AuthenticationType,
+  type Connection,
+  type ParsedKey,
+  type PasswordAuthContext,
+  type PublicKeyAuthContext,
+} from 'ssh2';
 import type { Logger } from '../../common/logger.js';
 import { AuthThrottle } from './auth-throttle.js';
 import { PasswordMemo, verifyPassword } from './passwords.js';
@@ -42,6 +49,25 @@ export interface GatewayTarget {
 
 /** Failed attempts one connection may make before it is dropped. */
 const MAX_TRIES_PER_CONNECTION = 6;
+/** Offered again after every refusal (ssh2 only reads the list). */
+const LOGIN_METHODS: AuthenticationType[] = ['publickey', 'password'];
+
+/** ssh2 keeps the TCP socket on a private field. */
+type Ssh2Socket = { _sock?: { setNoDelay?: (on: boolean) => void; localAddress?: string } };
+
+/** One client connection to an endpoint: who it is, what it has tried, what it serves. */
+interface ConnectionState {
+  endpoint: SshEndpoint;
+  client: Connection;
+  ip: string;
+  remotePort: number;
+  log: Logger;
+  /** Failed logins on this connection. */
+  tries: number;
+  /** Set by a successful login; sessions go to its container. */
+  target: GatewayTarget | undefined;
+  sessions: SessionHandle[];
+}
 
 export class SshEndpoint {
   private target: GatewayTarget | undefined;
@@ -121,91 +147,117 @@ export class SshGateway {
   }
 
   private onConnection(endpoint: SshEndpoint, client: Connection, ip: string, remotePort: number): void {
-    const log = this.log.child({ sshPort: endpoint.port, remote: ip });
+    const conn: ConnectionState = {
+      endpoint,
+      client,
+      ip,
+      remotePort,
+      log: this.log.child({ sshPort: endpoint.port, remote: ip }),
+      tries: 0,
+      target: undefined,
+      sessions: [],
+    };
     endpoint.connections.add(client);
     this.options.observer?.connected();
     // Interactive traffic: without TCP_NODELAY every round trip of the
     // handshake waits on Nagle and delayed ACKs (about 40 ms each).
-    (client as unknown as { _sock?: { setNoDelay?: (on: boolean) => void } })._sock?.setNoDelay?.(true);
-    let tries = 0;
-    let target: GatewayTarget | undefined;
-    const refuse = (ctx: AuthContext) => {
-      tries++;
-      this.throttle.recordFailure(ip);
-      this.options.observer?.loginFailed();
-      ctx.reject(['publickey', 'password']);
-      if (tries >= MAX_TRIES_PER_CONNECTION || this.throttle.isBlocked(ip)) client.end();
-    };
+    (client as unknown as Ssh2Socket)._sock?.setNoDelay?.(true);
 
-    client.on('error', (err) => log.debug('ssh connection error', { error: err.message }));
-    const sessions: SessionHandle[] = [];
-    client.on('close', () => {
-      endpoint.connections.delete(client);
-      this.options.observer?.disconnected();
-      for (const s of sessions) s.end();
-    });
+    client.on('error', (err) => conn.log.debug('ssh connection error', { error: err.message }));
+    client.on('close', () => this.onClose(conn));
     client.on('authentication', (ctx) => {
-      void (async () => {
-        const current = endpoint.getTarget();
-        if (this.throttle.isBlocked(ip)) {
-          log.warn('ssh login refused: too many failed logins from this address');
-          ctx.reject([]);
-          client.end();
-          return;
-        }
-        if (!current) return ctx.reject(['publickey', 'password']);
-        if (ctx.method === 'password') {
-          const ok = ctx.username === 'root' && (await this.checkPassword(ctx.password, current));
-          if (!ok) {
-            log.info('ssh login failed', { method: 'password', user: ctx.username });
-            return refuse(ctx);
-          }
-        } else if (ctx.method === 'publickey') {
-          const key = ctx.username === 'root' ? endpoint.allowedKey(ctx.key.data) : undefined;
-          if (!key) return ctx.reject(['publickey', 'password']); // an unknown key offered: not a failed login
-          if (ctx.signature && ctx.blob) {
-            if (key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) {
-              log.info('ssh login failed', { method: 'publickey', reason: 'bad signature' });
-              return refuse(ctx);
-            }
-          } else {
-            return ctx.accept(); // the key would do: the client signs next
-          }
-        } else {
-          return ctx.reject(['publickey', 'password']);
-        }
-        target = current;
-        ctx.accept();
-        log.info('ssh login', { method: ctx.method, container: current.name });
-      })().catch((err) => {
-        log.error('ssh authentication failed internally', { error: String(err) });
+      void this.authenticate(conn, ctx).catch((err) => {
+        conn.log.error('ssh authentication failed internally', { error: String(err) });
         ctx.reject();
       });
     });
+    client.on('ready', () => this.serveSessions(conn));
+    refuseForwarding(conn);
+  }
 
-    client.on('ready', () => {
-      const local = client as unknown as { _sock?: { localAddress?: string } };
-      client.on('session', (accept) => {
-        if (!target) return;
-        const handle = serveSession(accept(), {
-          docker: this.docker,
-          containerId: target.containerId,
-          log,
-          remoteIp: ip,
-          remotePort,
-          localIp: local._sock?.localAddress ?? this.options.host,
-          localPort: endpoint.port,
-        });
-        sessions.push(handle);
+  private onClose(conn: ConnectionState): void {
+    conn.endpoint.connections.delete(conn.client);
+    this.options.observer?.disconnected();
+    for (const s of conn.sessions) s.end();
+  }
+
+  private async authenticate(conn: ConnectionState, ctx: AuthContext): Promise<void> {
+    const current = conn.endpoint.getTarget();
+    if (this.throttle.isBlocked(conn.ip)) {
+      conn.log.warn('ssh login refused: too many failed logins from this address');
+      ctx.reject([]);
+      conn.client.end();
+      return;
+    }
+    if (!current) return ctx.reject(LOGIN_METHODS);
+    if (ctx.method === 'password') return this.passwordLogin(conn, ctx, current);
+    if (ctx.method === 'publickey') return this.publicKeyLogin(conn, ctx, current);
+    return ctx.reject(LOGIN_METHODS);
+  }
+
+  private async passwordLogin(conn: ConnectionState, ctx: PasswordAuthContext, current: GatewayTarget): Promise<void> {
+    const ok = ctx.username === 'root' && (await this.checkPassword(ctx.password, current));
+    if (!ok) {
+      conn.log.info('ssh login failed', { method: 'password', user: ctx.username });
+      return this.refuse(conn, ctx);
+    }
+    this.login(conn, ctx, current);
+  }
+
+  /** Clients offer a key first (no signature), then sign with it once told it would do. */
+  private publicKeyLogin(conn: ConnectionState, ctx: PublicKeyAuthContext, current: GatewayTarget): void {
+    const key = ctx.username === 'root' ? conn.endpoint.allowedKey(ctx.key.data) : undefined;
+    if (!key) return ctx.reject(LOGIN_METHODS); // an unknown key offered: not a failed login
+    if (!ctx.signature || !ctx.blob) return ctx.accept(); // the key would do: the client signs next
+    if (key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) {
+      conn.log.info('ssh login failed', { method: 'publickey', reason: 'bad signature' });
+      return this.refuse(conn, ctx);
+    }
+    this.login(conn, ctx, current);
+  }
+
+  private login(conn: ConnectionState, ctx: AuthContext, current: GatewayTarget): void {
+    conn.target = current;
+    ctx.accept();
+    conn.log.info('ssh login', { method: ctx.method, container: current.name });
+  }
+
+  /** A failed login: counted per connection and per source address. */
+  private refuse(conn: ConnectionState, ctx: AuthContext): void {
+    conn.tries++;
+    this.throttle.recordFailure(conn.ip);
+    this.options.observer?.loginFailed();
+    ctx.reject(LOGIN_METHODS);
+    if (conn.tries >= MAX_TRIES_PER_CONNECTION || this.throttle.isBlocked(conn.ip)) conn.client.end();
+  }
+
+  /** After login, every session channel runs in the target's container. */
+  private serveSessions(conn: ConnectionState): void {
+    const { client, log } = conn;
+    const local = client as unknown as Ssh2Socket;
+    client.on('session', (accept) => {
+      if (!conn.target) return;
+      const handle = serveSession(accept(), {
+        docker: this.docker,
+        containerId: conn.target.containerId,
+        log,
+        remoteIp: conn.ip,
+        remotePort: conn.remotePort,
+        localIp: local._sock?.localAddress ?? this.options.host,
+        localPort: conn.endpoint.port,
       });
-    });
-    // Forwarding of any kind is refused.
-    client.on('tcpip', (_accept, reject) => reject());
-    client.on('openssh.streamlocal', (_accept, reject) => reject());
-    client.on('request', (_accept, reject, name) => {
-      log.info('ssh request refused', { request: name });
-      reject?.();
+      conn.sessions.push(handle);
     });
   }
+}
+
+/** Forwarding of any kind is refused. */
+function refuseForwarding({ client, log }: ConnectionState): void {
+  client.on('tcpip', (_accept, reject) => reject());
+  client.on('openssh.streamlocal', (_accept, reject) => reject());
+  client.on('request', (_accept, reject, name) => {
+    log.info('ssh request refused', { request: name });
+    reject?.();
+  });
 }
 

@@ -9,7 +9,7 @@
  */
 import type Docker from 'dockerode';
 import type { Duplex, Writable } from 'node:stream';
-import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
+import type { PseudoTtyInfo, ServerChannel, Session, SetEnvInfo, SignalInfo, WindowChangeInfo } from 'ssh2';
 import type { Logger } from '../../common/logger.js';
 import { endSession } from '../challenges/process-tree.js';
 
@@ -31,7 +31,26 @@ const SFTP_SERVER =
   '[ -x "$p" ] && exec "$p"; done; echo "this container has no sftp-server (install openssh-sftp-server)" >&2; exit 127';
 
 const MAX_ENV = 64;
+const MAX_ENV_VALUE = 8192;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, USR1: 10, USR2: 12, TERM: 15, ALRM: 14, PIPE: 13 };
+
+/**
+ * ssh2 passes no reply function when the client asked for no reply (its
+ * typings claim one is always there).
+ */
+type Reply = (() => void) | undefined;
+
+/** What a `shell`, `exec` or `subsystem` request runs. */
+interface Command {
+  argv: string[];
+  /** Whether the exec gets a terminal (the client asked for a pty first). */
+  tty: boolean;
+  /** For logs and error messages. */
+  what: 'shell' | 'exec' | 'sftp';
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function drained(target: Writable, channel: ServerChannel): Promise<void> {
   return new Promise((resolve) => {
@@ -65,15 +84,52 @@ async function demux(source: Duplex, channel: ServerChannel): Promise<void> {
   }
 }
 
+/** Resolves when a terminal exec's raw stream ends, closes or fails. */
+function rawStreamEnded(stream: Duplex): Promise<void> {
+  return new Promise<void>((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', () => resolve());
+  });
+}
+
 async function resizeWhenRunning(exec: Docker.Exec, rows: number, cols: number): Promise<void> {
   for (let i = 0; i < 20; i++) {
     try {
       await exec.resize({ h: rows, w: cols });
       return;
     } catch {
-      await new Promise((r) => setTimeout(r, 10)); // not running yet
+      await pause(10); // not running yet
     }
   }
+}
+
+/** The exec's exit code once Docker sees it stopped; null if it still runs after about a second. */
+async function exitCodeOf(exec: Docker.Exec): Promise<number | null> {
+  for (let i = 0; i < 100; i++) {
+    const state = await exec.inspect();
+    if (!state.Running) return state.ExitCode;
+    await pause(10);
+  }
+  return null;
+}
+
+function execOptions(command: Command, environment: Record<string, string>): Docker.ExecCreateOptions {
+  return {
+    Cmd: command.argv,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: command.tty,
+    Env: Object.entries(environment).map(([k, v]) => `${k}=${v}`),
+    User: 'root',
+    WorkingDir: '/root',
+  };
+}
+
+/** Docker's own message when it sent one (dockerode keeps the response body on `json`). */
+function failureMessage(err: unknown): string | undefined {
+  return (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
 }
 
 export interface SessionHandle {
@@ -82,111 +138,142 @@ export interface SessionHandle {
 }
 
 export function serveSession(session: Session, ctx: SessionContext): SessionHandle {
-  const { docker, log } = ctx;
-  let pty: PseudoTtyInfo | undefined;
-  const env: Record<string, string> = {};
-  let started = false;
-  let exec: Docker.Exec | undefined;
-  let hostPid = 0;
-  let channelClosed = false;
-  let lastSignal = 0;
+  const served = new ServedSession(ctx);
+  served.listen(session);
+  return { end: served.end };
+}
 
-  session.on('pty', (accept, reject, info) => {
-    if (started) return reject?.();
-    pty = info;
+class ServedSession {
+  private pty: PseudoTtyInfo | undefined;
+  private readonly env: Record<string, string> = {};
+  private started = false;
+  private exec: Docker.Exec | undefined;
+  private hostPid = 0;
+  private channelClosed = false;
+  private lastSignal = 0;
+
+  constructor(private readonly ctx: SessionContext) {}
+
+  /** The channel or the connection is gone: end what the session started. */
+  readonly end = (): void => {
+    this.channelClosed = true;
+    if (this.hostPid) endSession(this.hostPid);
+  };
+
+  listen(session: Session): void {
+    session.on('pty', (accept, reject, info) => this.onPty(accept, reject, info));
+    session.on('window-change', (accept, _reject, info) => this.onWindowChange(accept, info));
+    session.on('env', (accept, reject, info) => this.onEnv(accept, reject, info));
+    session.on('signal', (accept, reject, info) => this.onSignal(accept, reject, info));
+    for (const refused of ['auth-agent', 'x11'] as const) {
+      session.on(refused as 'auth-agent', (_accept, reject) => reject?.());
+    }
+    session.on('close', this.end);
+    session.on('shell', (accept, reject) =>
+      this.start(accept, reject, { argv: ['/bin/sh', '-c', LOGIN_SHELL], tty: this.pty !== undefined, what: 'shell' }),
+    );
+    session.on('exec', (accept, reject, info) =>
+      this.start(accept, reject, { argv: ['/bin/sh', '-c', RUN_COMMAND, 'sh', info.command], tty: this.pty !== undefined, what: 'exec' }),
+    );
+    session.on('subsystem', (accept, reject, info) => {
+      if (info.name !== 'sftp') return reject?.();
+      this.start(accept, reject, { argv: ['/bin/sh', '-c', SFTP_SERVER], tty: false, what: 'sftp' });
+    });
+  }
+
+  private onPty(accept: Reply, reject: Reply, info: PseudoTtyInfo): void {
+    if (this.started) return reject?.();
+    this.pty = info;
     accept?.();
-  });
-  session.on('window-change', (accept, _reject, info) => {
-    if (pty) Object.assign(pty, { cols: info.cols, rows: info.rows });
-    if (exec && pty) void resizeWhenRunning(exec, info.rows, info.cols);
+  }
+
+  private onWindowChange(accept: Reply, info: WindowChangeInfo): void {
+    if (this.pty) Object.assign(this.pty, { cols: info.cols, rows: info.rows });
+    if (this.exec && this.pty) void resizeWhenRunning(this.exec, info.rows, info.cols);
     accept?.();
-  });
-  session.on('env', (accept, reject, info) => {
-    if (started || !/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(info.key) || Object.keys(env).length >= MAX_ENV || info.val.length > 8192) {
+  }
+
+  private onEnv(accept: Reply, reject: Reply, info: SetEnvInfo): void {
+    if (this.started || !ENV_NAME.test(info.key) || Object.keys(this.env).length >= MAX_ENV || info.val.length > MAX_ENV_VALUE) {
       return reject?.();
     }
-    env[info.key] = info.val;
+    this.env[info.key] = info.val;
     accept?.();
-  });
-  session.on('signal', (accept, reject, info) => {
+  }
+
+  private onSignal(accept: Reply, reject: Reply, info: SignalInfo): void {
     const number = SIGNALS[info.name];
-    if (!number || !hostPid) return reject?.();
-    lastSignal = number;
+    if (!number || !this.hostPid) return reject?.();
+    this.lastSignal = number;
     try {
-      process.kill(hostPid, `SIG${info.name}` as NodeJS.Signals);
+      process.kill(this.hostPid, `SIG${info.name}` as NodeJS.Signals);
     } catch {
       // Already gone.
     }
     accept?.();
-  });
-  for (const refused of ['auth-agent', 'x11'] as const) {
-    session.on(refused as 'auth-agent', (_accept, reject) => reject?.());
   }
 
-  const run = (accept: () => ServerChannel, reject: (() => void) | undefined, argv: string[], tty: boolean, what: string) => {
-    if (started) return reject?.();
-    started = true;
+  /** Only the first shell, exec or subsystem request of a session runs. */
+  private start(accept: () => ServerChannel, reject: Reply, command: Command): void {
+    if (this.started) return reject?.();
+    this.started = true;
     const channel = accept();
-    channel.on('close', end);
-    void execute(channel, argv, tty, what).catch((err) => {
-      log.warn('ssh session failed', { what, error: err instanceof Error ? err.message : String(err) });
-      if (!channelClosed) {
-        channel.stderr.write(`polarise: ${what} failed: ${(err as { json?: { message?: string } }).json?.message ?? (err as Error).message}\r\n`);
-        channel.exit(255);
-        channel.end();
-      }
-    });
-  };
+    channel.on('close', this.end);
+    void this.execute(channel, command).catch((err) => this.reportFailure(channel, command.what, err));
+  }
 
-  const end = () => {
-    channelClosed = true;
-    if (hostPid) endSession(hostPid);
-  };
-  session.on('close', end);
+  private reportFailure(channel: ServerChannel, what: Command['what'], err: unknown): void {
+    this.ctx.log.warn('ssh session failed', { what, error: err instanceof Error ? err.message : String(err) });
+    if (!this.channelClosed) {
+      channel.stderr.write(`polarise: ${what} failed: ${failureMessage(err)}\r\n`);
+      channel.exit(255);
+      channel.end();
+    }
+  }
 
-  session.on('shell', (accept, reject) => run(accept, reject, ['/bin/sh', '-c', LOGIN_SHELL], pty !== undefined, 'shell'));
-  session.on('exec', (accept, reject, info) => run(accept, reject, ['/bin/sh', '-c', RUN_COMMAND, 'sh', info.command], pty !== undefined, 'exec'));
-  session.on('subsystem', (accept, reject, info) => {
-    if (info.name !== 'sftp') return reject?.();
-    run(accept, reject, ['/bin/sh', '-c', SFTP_SERVER], false, 'sftp');
-  });
+  private async execute(channel: ServerChannel, command: Command): Promise<void> {
+    const container = this.ctx.docker.getContainer(this.ctx.containerId);
+    const exec = await container.exec(execOptions(command, this.environment(command.tty)));
+    this.exec = exec;
+    const stream = (await exec.start({ hijack: true, stdin: true, Tty: command.tty })) as Duplex;
+    const { ended } = await this.connectStdio(exec, stream, channel, command.tty);
+    await this.learnHostPid(exec);
+    if (this.channelClosed && this.hostPid) endSession(this.hostPid);
 
-  return { end };
+    await ended;
+    const exitCode = await exitCodeOf(exec);
+    if (this.channelClosed) return;
+    channel.unpipe(stream);
+    this.sendExitStatus(channel, exitCode ?? 255, command.what);
+  }
 
-  async function execute(channel: ServerChannel, argv: string[], tty: boolean, what: string): Promise<void> {
-    const container = docker.getContainer(ctx.containerId);
-    const environment = {
+  private environment(tty: boolean): Record<string, string> {
+    const { ctx, pty } = this;
+    return {
       HOME: '/root',
       USER: 'root',
       LOGNAME: 'root',
       SSH_CLIENT: `${ctx.remoteIp} ${ctx.remotePort} ${ctx.localPort}`,
       SSH_CONNECTION: `${ctx.remoteIp} ${ctx.remotePort} ${ctx.localIp} ${ctx.localPort}`,
       ...(tty && pty ? { TERM: pty.term || 'xterm' } : {}),
-      ...env,
+      ...this.env,
     };
-    exec = await container.exec({
-      Cmd: argv,
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: tty,
-      Env: Object.entries(environment).map(([k, v]) => `${k}=${v}`),
-      User: 'root',
-      WorkingDir: '/root',
-    });
-    const stream = (await exec.start({ hijack: true, stdin: true, Tty: tty })) as Duplex;
+  }
+
+  /**
+   * Joins the channel to the exec's stream. Resolves once the client's input
+   * may flow, with `ended` for the end of the command's output (wrapped, so
+   * awaiting this does not wait for the output).
+   */
+  private async connectStdio(exec: Docker.Exec, stream: Duplex, channel: ServerChannel, tty: boolean): Promise<{ ended: Promise<void> }> {
     let ended: Promise<void>;
     if (tty) {
-      ended = new Promise<void>((resolve) => {
-        stream.once('end', resolve);
-        stream.once('close', resolve);
-        stream.once('error', () => resolve());
-      });
+      ended = rawStreamEnded(stream);
       stream.pipe(channel, { end: false });
       // Size the terminal before the client's typed-ahead input reaches the
       // shell (Docker takes the size only once the exec runs; ConsoleSize
       // needs API 1.42).
-      if (pty) await resizeWhenRunning(exec, pty.rows || 24, pty.cols || 80);
+      if (this.pty) await resizeWhenRunning(exec, this.pty.rows || 24, this.pty.cols || 80);
       channel.pipe(stream, { end: false });
     } else {
       ended = demux(stream, channel).catch(() => undefined);
@@ -194,35 +281,25 @@ export function serveSession(session: Session, ctx: SessionContext): SessionHand
     }
     stream.on('error', () => undefined);
     channel.on('error', () => undefined);
+    return { ended };
+  }
 
-    // Docker reports the host pid once the process has started, which may
-    // be a moment after the attach.
-    for (let i = 0; i < 100 && !hostPid; i++) {
+  /** Docker reports the host pid once the process has started, which may be a moment after the attach. */
+  private async learnHostPid(exec: Docker.Exec): Promise<void> {
+    for (let i = 0; i < 100 && !this.hostPid; i++) {
       const info = await exec.inspect();
-      if (info.Pid) hostPid = info.Pid;
+      if (info.Pid) this.hostPid = info.Pid;
       else if (!info.Running && info.ExitCode !== null) break;
-      else await new Promise((r) => setTimeout(r, 10));
+      else await pause(10);
     }
-    if (channelClosed && hostPid) endSession(hostPid);
+  }
 
-    await ended;
-    let exitCode: number | null = null;
-    for (let i = 0; i < 100; i++) {
-      const state = await exec.inspect();
-      if (!state.Running) {
-        exitCode = state.ExitCode;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    if (channelClosed) return;
-    channel.unpipe(stream);
-    const code = exitCode ?? 255;
-    // A signal the client asked for, reported as OpenSSH reports it.
-    const signalName = Object.entries(SIGNALS).find(([, n]) => n === lastSignal && code === 128 + n)?.[0];
+  /** The exit status (or the signal the client asked for, as OpenSSH reports it) goes before the channel ends. */
+  private sendExitStatus(channel: ServerChannel, code: number, what: Command['what']): void {
+    const signalName = Object.entries(SIGNALS).find(([, n]) => n === this.lastSignal && code === 128 + n)?.[0];
     if (signalName) channel.exit(signalName, false, '');
     else channel.exit(code);
     channel.end();
-    log.debug('ssh session ended', { what, exitCode: code });
+    this.ctx.log.debug('ssh session ended', { what, exitCode: code });
   }
 }
