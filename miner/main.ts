@@ -6,11 +6,12 @@
  */
 import Docker from 'dockerode';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../common/config.js';
-import { createLogger } from '../common/logger.js';
+import { ConfigError, loadConfig, type Config } from '../common/config.js';
+import { errorMessage } from '../common/errors.js';
+import { createLogger, type Logger } from '../common/logger.js';
 import { ChallengeRunner } from './challenges/challenge-runner.js';
 import { ContainerManager } from './containers/container-manager.js';
-import { startMinerServer } from './server/grpc-server.js';
+import { startMinerServer, type RunningServer } from './server/grpc-server.js';
 import { MinerService } from './miner-service.js';
 import { blockHostAccess } from './containers/host-firewall.js';
 import { Reconciler } from './allocations/reconciler.js';
@@ -33,17 +34,17 @@ Environment: POLARISE_<SECTION>_<KEY> overrides a config key, e.g. POLARISE_NETW
 Stop with SIGTERM or Ctrl-C: the miner drains open calls and keeps every lease
 (containers keep running; the next start adopts them).`;
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { config: { type: 'string', default: 'config/config.yaml' }, help: { type: 'boolean', default: false } },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
-  const log = createLogger({ component: 'miner' });
-  const config = loadConfig(values.config!);
+interface Parts {
+  docker: Docker;
+  manager: ContainerManager;
+  service: MinerService;
+  reconciler: Reconciler;
+  metrics: MinerMetrics;
+  hostKeyFingerprint: string;
+}
+
+/** Wires the miner's components from the configuration; nothing runs yet. */
+function assemble(config: Config, log: Logger): Parts {
   const hostKey = loadOrCreateHostKey(config.ssh.host_key);
   // Capacity is read through `service`, created below.
   const metrics = new MinerMetrics(() => service.capacity());
@@ -81,28 +82,66 @@ async function main(): Promise<void> {
     runner: new ChallengeRunner(docker, config.challenge, log.child({ part: 'challenge' })),
     log,
   });
-  const reconciler = new Reconciler(service, manager, config.leases.reconcile_interval_seconds * 1000, log.child({ part: 'reconciler' }));
+  const reconciler = new Reconciler(service.allocations, manager, config.leases.reconcile_interval_seconds * 1000, log.child({ part: 'reconciler' }));
+  return { docker, manager, service, reconciler, metrics, hostKeyFingerprint: hostKey.fingerprint };
+}
 
-  // Adopt what a previous run left before serving, so that the first
-  // ListContainers is complete. Without Docker the miner still starts (and
-  // answers UNAVAILABLE); the reconciler adopts once Docker is back.
+/**
+ * Adopts what a previous run left before serving, so that the first
+ * ListContainers is complete. Without Docker the miner still starts (and
+ * answers UNAVAILABLE); the reconciler adopts once Docker is back.
+ */
+async function adopt(parts: Parts, config: Config, log: Logger): Promise<void> {
   await blockHostAccess(log);
   try {
-    const host = await service.hostResources();
-    if (!(await manager.imageExists())) log.warn('the base image is missing; run scripts/setup.sh', { image: config.docker.base_image });
-    await reconciler.reconcile();
-    log.info('adopted existing allocations', { count: service.registry.all().length, cpus: host.cpus, memoryBytes: host.memoryBytes });
+    const host = await parts.service.hostResources();
+    if (!(await parts.manager.imageExists())) log.warn('the base image is missing; run scripts/setup.sh', { image: config.docker.base_image });
+    await parts.reconciler.reconcile();
+    log.info('adopted existing allocations', { count: parts.service.registry.all().length, cpus: host.cpus, memoryBytes: host.memoryBytes });
   } catch (err) {
-    log.error('Docker is not usable yet; will keep trying', { error: err instanceof Error ? err.message : String(err) });
+    log.error('Docker is not usable yet; will keep trying', { error: errorMessage(err) });
   }
-  reconciler.start();
+  parts.reconciler.start();
+}
 
-  let metricsEndpoint: MetricsEndpoint | undefined;
-  if (config.metrics.enabled) {
-    metricsEndpoint = await serveMetrics(metrics.registry, config.metrics.host, config.metrics.port);
-    log.info('metrics endpoint (Prometheus text)', { url: `http://${config.metrics.host}:${metricsEndpoint.port}/metrics` });
+async function serveOperatorMetrics(parts: Parts, config: Config, log: Logger): Promise<MetricsEndpoint | undefined> {
+  if (!config.metrics.enabled) return undefined;
+  const endpoint = await serveMetrics(parts.metrics.registry, config.metrics.host, config.metrics.port);
+  log.info('metrics endpoint (Prometheus text)', { url: `http://${config.metrics.host}:${endpoint.port}/metrics` });
+  return endpoint;
+}
+
+/** SIGTERM and SIGINT drain open calls and keep every lease (containers keep running). */
+function stopOnSignals(parts: Parts, server: RunningServer, metricsEndpoint: MetricsEndpoint | undefined, log: Logger): void {
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down; leases and containers stay', { signal });
+    parts.reconciler.stop();
+    void Promise.all([server.stop(), parts.service.close(), metricsEndpoint?.close()]).then(() => {
+      log.info('stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { config: { type: 'string', default: 'config/config.yaml' }, help: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
   }
-
+  const log = createLogger({ component: 'miner' });
+  const config = loadConfig(values.config!);
+  const parts = assemble(config, log);
+  await adopt(parts, config, log);
+  const metricsEndpoint = await serveOperatorMetrics(parts, config, log);
   const server = await startMinerServer({
     host: config.network.host,
     port: config.network.port,
@@ -112,29 +151,16 @@ async function main(): Promise<void> {
       key: config.security.key,
       reloadMs: config.security.reload_seconds * 1000,
     },
-    handlers: service,
+    handlers: parts.service,
     log,
-    metrics,
+    metrics: parts.metrics,
   });
-  log.info('miner listening (mutual TLS)', { host: config.network.host, port: server.port, sshHostKey: hostKey.fingerprint });
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info('shutting down; leases and containers stay', { signal });
-    reconciler.stop();
-    void Promise.all([server.stop(), service.close(), metricsEndpoint?.close()]).then(() => {
-      log.info('stopped');
-      process.exit(0);
-    });
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  log.info('miner listening (mutual TLS)', { host: config.network.host, port: server.port, sshHostKey: parts.hostKeyFingerprint });
+  stopOnSignals(parts, server, metricsEndpoint, log);
 }
 
 main().catch((err) => {
   if (err instanceof ConfigError) console.error(`miner: configuration error: ${err.message}`);
-  else console.error(`miner: ${err instanceof Error ? err.message : String(err)}`);
+  else console.error(`miner: ${errorMessage(err)}`);
   process.exit(1);
 });

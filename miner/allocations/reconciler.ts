@@ -10,7 +10,7 @@
 import type { Logger } from '../../common/logger.js';
 import { LABELS } from '../containers/container-labels.js';
 import type { ContainerManager } from '../containers/container-manager.js';
-import type { MinerService } from '../miner-service.js';
+import type { Allocations } from './allocations.js';
 
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
@@ -18,7 +18,7 @@ export class Reconciler {
   private stopped = false;
 
   constructor(
-    private readonly service: MinerService,
+    private readonly allocations: Allocations,
     private readonly manager: ContainerManager,
     private readonly intervalMs: number,
     private readonly log: Logger,
@@ -50,7 +50,7 @@ export class Reconciler {
   }
 
   private async pass(): Promise<void> {
-    const { registry } = this.service;
+    const { registry } = this.allocations;
     const listedAt = this.now();
     const containers = await this.manager.listContainers();
     const networks = await this.manager.listNetworks();
@@ -60,7 +60,7 @@ export class Reconciler {
       const baseName = c.pending ? c.dockerName.slice(0, -'.pending'.length) : c.dockerName;
       seen.add(baseName);
       const known = registry.byContainerName(baseName);
-      if (!known && (this.service.recentlyRemoved.get(baseName) ?? -Infinity) >= listedAt - 60_000) continue;
+      if (!known && (this.allocations.recentlyRemoved.get(baseName) ?? -Infinity) >= listedAt - 60_000) continue;
       if (c.pending) {
         if (known) continue; // being created right now
         this.log.info('removing a half-created container', { container: c.dockerName });
@@ -70,17 +70,17 @@ export class Reconciler {
         continue;
       }
       if (!known) {
-        await this.service.adopt(c);
+        await this.allocations.adopt(c);
         continue;
       }
       if (known.state === 'ready') {
         if (known.record.expiresAt.getTime() <= this.now()) {
-          await this.service.teardown(known, 'lease expired');
+          await this.allocations.teardown(known, 'lease expired');
         } else {
-          await this.service.ensureEndpoint(known);
+          await this.allocations.ensureEndpoint(known);
         }
       } else if (known.state === 'removing' && !known.removal) {
-        await this.service.teardown(known, 'retrying removal').catch(() => undefined);
+        await this.allocations.teardown(known, 'retrying removal').catch(() => undefined);
       }
     }
 
@@ -88,7 +88,7 @@ export class Reconciler {
     for (const a of registry.all()) {
       if (seen.has(a.record.name) || a.state === 'pending' || (a.readyAt ?? 0) > listedAt) continue;
       this.log.warn('container vanished; freeing its allocation', { container: a.record.name });
-      await this.service.teardown(a, 'container vanished').catch(() => undefined);
+      await this.allocations.teardown(a, 'container vanished').catch(() => undefined);
     }
 
     // Networks that no container and no allocation in progress uses.
