@@ -16,7 +16,7 @@ import { execFile } from 'node:child_process';
 import { parseArgs, promisify } from 'node:util';
 import { allocate, codeOf, minerClient, release } from '../test/support/clients.js';
 import { countResources, removeResources } from '../test/support/docker.js';
-import { startMiner } from '../test/support/miner-process.js';
+import { startMiner, type MinerProcess } from '../test/support/miner-process.js';
 import { ssh } from '../test/support/openssh.js';
 
 const run = promisify(execFile);
@@ -47,6 +47,65 @@ async function rawDocker(image: string, tag: string): Promise<number> {
   return ms;
 }
 
+type Client = ReturnType<typeof minerClient>;
+
+/** Allocate → first successful SSH command, RUNS times, against raw `docker run` + `docker exec` in the same run. */
+async function sequential(client: Client, miner: MinerProcess): Promise<void> {
+  const minerMs: number[] = [];
+  const allocMs: number[] = [];
+  const rawMs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    rawMs.push(await rawDocker(values.image!, `${miner.prefix}raw-${i}`));
+    const started = performance.now();
+    const a = await allocate(client, { memory: values.memory! });
+    allocMs.push(performance.now() - started);
+    let result = await ssh({ host: a.host, port: a.sshPort, password: a.password }, 'true');
+    let tries = 1;
+    while (result.code !== 0 && tries < 20) {
+      tries++;
+      result = await ssh({ host: a.host, port: a.sshPort, password: a.password }, 'true');
+    }
+    if (result.code !== 0) throw new Error(`ssh never succeeded: ${result.stderr}`);
+    minerMs.push(performance.now() - started);
+    await release(client, a.containerId);
+    process.stderr.write(`run ${i + 1}/${RUNS}: miner ${fmt(minerMs.at(-1)!)} (allocate ${fmt(allocMs.at(-1)!)}, ssh tries ${tries}), raw ${fmt(rawMs.at(-1)!)}\n`);
+  }
+  const p50m = percentile(minerMs, 50);
+  const p50r = percentile(rawMs, 50);
+  console.log(`\nAllocate → first SSH command (${RUNS} runs, memory ${values.memory}, 1 CPU)`);
+  console.log(`  miner  p50 ${fmt(p50m)}  p95 ${fmt(percentile(minerMs, 95))}   (Allocate alone p50 ${fmt(percentile(allocMs, 50))})`);
+  console.log(`  raw    p50 ${fmt(p50r)}  p95 ${fmt(percentile(rawMs, 95))}   (docker run -d + docker exec true)`);
+  console.log(`  ratio  p50 ${(p50m / p50r).toFixed(2)}× (target ≤ 1.5×)`);
+  // Where Allocate's time goes, from the miner's own log.
+  const phases = miner.logs
+    .filter((l) => l.includes('"msg":"allocated"'))
+    .slice(1, RUNS + 1)
+    .map((l) => (JSON.parse(l) as { phases: Record<string, number> }).phases);
+  if (phases.length) {
+    const keys = Object.keys(phases[0]!);
+    console.log(`  Allocate phases p50 (miner log): ${keys.map((k) => `${k} ${percentile(phases.map((p) => p[k]!), 50)} ms`).join(', ')}`);
+  }
+}
+
+/** CONCURRENT Allocates at once, then a login to each and a release of all: nothing may leak. */
+async function concurrent(client: Client, prefix: string): Promise<void> {
+  const started = performance.now();
+  const settled = await Promise.allSettled(Array.from({ length: CONCURRENT }, () => allocate(client, { memory: values.memory! })));
+  const totalMs = performance.now() - started;
+  const ok = settled.filter((s) => s.status === 'fulfilled').map((s) => (s as PromiseFulfilledResult<Awaited<ReturnType<typeof allocate>>>).value);
+  const failed = settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason?.details ?? (s as PromiseRejectedResult).reason));
+  const logins = await Promise.all(ok.map((a) => ssh({ host: a.host, port: a.sshPort, password: a.password }, 'true').then((r) => r.code === 0)));
+  const counts = await countResources(prefix);
+  await Promise.all(ok.map((a) => release(client, a.containerId)));
+  const after = await countResources(prefix);
+  console.log(`\n${CONCURRENT} concurrent Allocates: ${ok.length} succeeded, ${failed.length} failed, total ${fmt(totalMs)}`);
+  if (failed.length) console.log(`  failures: ${[...new Set(failed)].join(' | ')}`);
+  console.log(`  SSH logins afterwards: ${logins.filter(Boolean).length}/${ok.length}`);
+  console.log(`  while allocated: ${counts.containers} containers, ${counts.networks} networks; after Release: ${after.containers} containers, ${after.networks} networks ${after.containers + after.networks === 0 ? '(no leak)' : '(LEAK)'}`);
+  const unknown = await codeOf(release(client, ok[0]?.containerId ?? 'x'));
+  console.log(`  Release of a released container: code ${unknown.code} (NOT_FOUND is 5)`);
+}
+
 async function main(): Promise<void> {
   const base = 30000 + (process.pid % 300) * 100;
   const miner = await startMiner({
@@ -56,71 +115,18 @@ async function main(): Promise<void> {
     },
   });
   const client = minerClient(miner.address, { caCert: miner.pki.caCert, client: miner.pki.client('renter', 'bench') });
-  const prefix = miner.prefix;
   try {
     // Warm-up: one of each, not counted.
-    await rawDocker(values.image!, `${prefix}raw-warm`);
-    {
-      const a = await allocate(client, { memory: values.memory! });
-      await ssh({ host: a.host, port: a.sshPort, password: a.password }, 'true');
-      await release(client, a.containerId);
-    }
-
-    const minerMs: number[] = [];
-    const allocMs: number[] = [];
-    const rawMs: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      rawMs.push(await rawDocker(values.image!, `${prefix}raw-${i}`));
-      const started = performance.now();
-      const a = await allocate(client, { memory: values.memory! });
-      allocMs.push(performance.now() - started);
-      let result = await ssh({ host: a.host, port: a.sshPort, password: a.password }, 'true');
-      let tries = 1;
-      while (result.code !== 0 && tries < 20) {
-        tries++;
-        result = await ssh({ host: a.host, port: a.sshPort, password: a.password }, 'true');
-      }
-      if (result.code !== 0) throw new Error(`ssh never succeeded: ${result.stderr}`);
-      minerMs.push(performance.now() - started);
-      await release(client, a.containerId);
-      process.stderr.write(`run ${i + 1}/${RUNS}: miner ${fmt(minerMs.at(-1)!)} (allocate ${fmt(allocMs.at(-1)!)}, ssh tries ${tries}), raw ${fmt(rawMs.at(-1)!)}\n`);
-    }
-    const p50m = percentile(minerMs, 50);
-    const p50r = percentile(rawMs, 50);
-    console.log(`\nAllocate → first SSH command (${RUNS} runs, memory ${values.memory}, 1 CPU)`);
-    console.log(`  miner  p50 ${fmt(p50m)}  p95 ${fmt(percentile(minerMs, 95))}   (Allocate alone p50 ${fmt(percentile(allocMs, 50))})`);
-    console.log(`  raw    p50 ${fmt(p50r)}  p95 ${fmt(percentile(rawMs, 95))}   (docker run -d + docker exec true)`);
-    console.log(`  ratio  p50 ${(p50m / p50r).toFixed(2)}× (target ≤ 1.5×)`);
-    // Where Allocate's time goes, from the miner's own log.
-    const phases = miner.logs
-      .filter((l) => l.includes('"msg":"allocated"'))
-      .slice(1, RUNS + 1)
-      .map((l) => (JSON.parse(l) as { phases: Record<string, number> }).phases);
-    if (phases.length) {
-      const keys = Object.keys(phases[0]!);
-      console.log(`  Allocate phases p50 (miner log): ${keys.map((k) => `${k} ${percentile(phases.map((p) => p[k]!), 50)} ms`).join(', ')}`);
-    }
-
-    // Concurrent Allocates.
-    const started = performance.now();
-    const settled = await Promise.allSettled(Array.from({ length: CONCURRENT }, () => allocate(client, { memory: values.memory! })));
-    const totalMs = performance.now() - started;
-    const ok = settled.filter((s) => s.status === 'fulfilled').map((s) => (s as PromiseFulfilledResult<Awaited<ReturnType<typeof allocate>>>).value);
-    const failed = settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason?.details ?? (s as PromiseRejectedResult).reason));
-    const logins = await Promise.all(ok.map((a) => ssh({ host: a.host, port: a.sshPort, password: a.password }, 'true').then((r) => r.code === 0)));
-    const counts = await countResources(prefix);
-    await Promise.all(ok.map((a) => release(client, a.containerId)));
-    const after = await countResources(prefix);
-    console.log(`\n${CONCURRENT} concurrent Allocates: ${ok.length} succeeded, ${failed.length} failed, total ${fmt(totalMs)}`);
-    if (failed.length) console.log(`  failures: ${[...new Set(failed)].join(' | ')}`);
-    console.log(`  SSH logins afterwards: ${logins.filter(Boolean).length}/${ok.length}`);
-    console.log(`  while allocated: ${counts.containers} containers, ${counts.networks} networks; after Release: ${after.containers} containers, ${after.networks} networks ${after.containers + after.networks === 0 ? '(no leak)' : '(LEAK)'}`);
-    const unknown = await codeOf(release(client, ok[0]?.containerId ?? 'x'));
-    console.log(`  Release of a released container: code ${unknown.code} (NOT_FOUND is 5)`);
+    await rawDocker(values.image!, `${miner.prefix}raw-warm`);
+    const a = await allocate(client, { memory: values.memory! });
+    await ssh({ host: a.host, port: a.sshPort, password: a.password }, 'true');
+    await release(client, a.containerId);
+    await sequential(client, miner);
+    await concurrent(client, miner.prefix);
   } finally {
     client.close();
     await miner.stop();
-    await removeResources(prefix);
+    await removeResources(miner.prefix);
   }
 }
 

@@ -159,6 +159,52 @@ async function costPerSample(c: Docker.Container): Promise<void> {
   row('  …per sample incl. exec/run overhead @10 Hz', fmt(median(whole10)), '', 'run overhead spread over its samples');
 }
 
+interface StreamRound {
+  round: string;
+  client: ReturnType<typeof minerClient>;
+  ids: string[];
+  pid: number;
+  streams: number;
+  windows: number;
+  windowed: (n: number) => Promise<number[]>;
+  clock: () => { t: number; cpu: number };
+  idleMedian: number;
+  list: (xs: number[]) => string;
+}
+
+/** One round of `streams` 10 Hz streams: the miner's CPU over steady windows, and over the whole runs. */
+async function streamRound(r: StreamRound): Promise<void> {
+  const { round, client, ids, pid, streams, windows, windowed, clock, idleMedian, list } = r;
+  const runSeconds = 2.5 + windows * (quick ? 3 : 5) + 1.5;
+  const a = clock();
+  let samples = 0;
+  const running = Promise.all(
+    Array.from({ length: streams }, (_, i) =>
+      runChallenge(client, { containerId: ids[i % ids.length]!, command: ['sleep', String(runSeconds)], sampleIntervalMs: 100 }, {
+        timeoutMs: 120_000,
+        onEvent: (e) => {
+          if (e.event?.$case === 'sample') samples++;
+        },
+      }),
+    ),
+  );
+  await sleep(2500);
+  if (process.env.BENCH_PROF_HOOK) process.kill(pid, 'SIGUSR2');
+  const n0 = samples;
+  const w0 = performance.now();
+  const busy = await windowed(windows);
+  const rate = (samples - n0) / ((performance.now() - w0) / 1000);
+  if (process.env.BENCH_PROF_HOOK) process.kill(pid, 'SIGUSR2');
+  await running;
+  const b = clock();
+  const wholeS = (b.t - a.t) / 1000;
+  const whole = ((b.cpu - a.cpu) / wholeS) * 100;
+  const steady = median(busy);
+  row(`${streams} × 10 Hz streams, ${round}`, `${fmt(steady, 2)} total`, `${fmt(idleMedian, 2)} (idle miner)`, `target < 5 %; steady windows: ${list(busy)}`);
+  row('  …added by the streams (% of one core)', fmt(steady - idleMedian, 2), '', `${fmt(rate)} samples/s → ${fmt(((steady - idleMedian) / 100 / rate) * 1e6, 0)} µs of miner CPU per sample`);
+  row('  …whole runs incl. exec start/stop (%)', fmt(whole, 2), '', `${fmt(wholeS)} s; ${fmt((((whole - idleMedian) / 100) * wholeS * 1000) / streams, 1)} ms of miner CPU per run beyond idle`);
+}
+
 /**
  * 20 concurrent 10 Hz streams through a real miner child over gRPC/mTLS. The
  * miner's CPU is its utime+stime from /proc/<pid>/stat (every thread, exited
@@ -206,36 +252,7 @@ async function concurrentStreams(): Promise<void> {
     const idle = await windowed(windows);
     const idleMedian = median(idle);
     row('idle miner (% of one core)', fmt(idleMedian, 2), '', `${containers} containers allocated; windows: ${list(idle)}`);
-    for (const round of ['first round (cold JIT)', 'second round (warm)']) {
-      const runSeconds = 2.5 + windows * windowS + 1.5;
-      const a = clock();
-      let samples = 0;
-      const running = Promise.all(
-        Array.from({ length: streams }, (_, i) =>
-          runChallenge(client, { containerId: ids[i % ids.length]!, command: ['sleep', String(runSeconds)], sampleIntervalMs: 100 }, {
-            timeoutMs: 120_000,
-            onEvent: (e) => {
-              if (e.event?.$case === 'sample') samples++;
-            },
-          }),
-        ),
-      );
-      await sleep(2500);
-      if (process.env.BENCH_PROF_HOOK) process.kill(pid, 'SIGUSR2');
-      const n0 = samples;
-      const w0 = performance.now();
-      const busy = await windowed(windows);
-      const rate = (samples - n0) / ((performance.now() - w0) / 1000);
-      if (process.env.BENCH_PROF_HOOK) process.kill(pid, 'SIGUSR2');
-      await running;
-      const b = clock();
-      const wholeS = (b.t - a.t) / 1000;
-      const whole = ((b.cpu - a.cpu) / wholeS) * 100;
-      const steady = median(busy);
-      row(`${streams} × 10 Hz streams, ${round}`, `${fmt(steady, 2)} total`, `${fmt(idleMedian, 2)} (idle miner)`, `target < 5 %; steady windows: ${list(busy)}`);
-      row('  …added by the streams (% of one core)', fmt(steady - idleMedian, 2), '', `${fmt(rate)} samples/s → ${fmt(((steady - idleMedian) / 100 / rate) * 1e6, 0)} µs of miner CPU per sample`);
-      row('  …whole runs incl. exec start/stop (%)', fmt(whole, 2), '', `${fmt(wholeS)} s; ${fmt((((whole - idleMedian) / 100) * wholeS * 1000) / streams, 1)} ms of miner CPU per run beyond idle`);
-    }
+    for (const round of ['first round (cold JIT)', 'second round (warm)']) await streamRound({ round, client, ids, pid, streams, windows, windowed, clock, idleMedian, list });
   } finally {
     for (const id of ids) await release(client, id).catch(() => undefined);
     client.close();

@@ -62,6 +62,7 @@ function minerSans(dns: string | undefined, ip: string | undefined): { dns: stri
   const ips = ip === undefined ? ['127.0.0.1', '::1'] : list(ip);
   for (const a of ips) if (!isIP(a)) throw new UsageError(`--ip: "${a}" is not an IP address`);
   for (const d of dnsNames) {
+    if (d.length > 253) throw new UsageError(`--dns: a name of ${d.length} characters is longer than DNS allows (253)`);
     if (!/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(d)) {
       throw new UsageError(`--dns: "${d}" is not a DNS name`);
     }
@@ -70,29 +71,10 @@ function minerSans(dns: string | undefined, ip: string | undefined): { dns: stri
   return { dns: dnsNames, ips };
 }
 
-function main(argv: string[]): void {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      out: { type: 'string' },
-      ca: { type: 'string' },
-      name: { type: 'string' },
-      role: { type: 'string' },
-      dns: { type: 'string' },
-      ip: { type: 'string' },
-      force: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  const [command, ...extra] = positionals;
-  if (values.help || !command) {
-    console.log(USAGE);
-    if (!command && !values.help) process.exitCode = 2;
-    return;
-  }
-  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+type CertOptions = { out?: string; ca?: string; name?: string; role?: string; dns?: string; ip?: string; force?: boolean };
+
+/** Writes what `command` names (ca | miner | client | dev). */
+function issue(command: string, values: CertOptions): void {
   const force = values.force ?? false;
   const needOut = () => {
     if (!values.out) throw new UsageError('--out DIR is required');
@@ -136,6 +118,32 @@ function main(argv: string[]): void {
     default:
       throw new UsageError(`unknown command "${command}"; one of: ca, miner, client, dev`);
   }
+}
+
+function main(argv: string[]): void {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      out: { type: 'string' },
+      ca: { type: 'string' },
+      name: { type: 'string' },
+      role: { type: 'string' },
+      dns: { type: 'string' },
+      ip: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  const [command, ...extra] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    if (!command && !values.help) process.exitCode = 2;
+    return;
+  }
+  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  issue(command, values);
 }
 
 try {

@@ -12,6 +12,7 @@ import {
   MinerServiceClient,
   RunChallengeRequest,
   type AllocateResponse,
+  type ResourceSample,
   type RunChallengeResponse,
 } from '../common/gen/polarise/v1/miner.js';
 import type { ChallengeExecutor, ExecOutcome, ExecSample } from './challenges/executor.js';
@@ -30,6 +31,18 @@ export interface MinerAddress {
 
 function deadline(ms: number) {
   return { deadline: new Date(Date.now() + ms) };
+}
+
+function execSample(s: ResourceSample): ExecSample {
+  return {
+    elapsedUs: s.elapsedUs,
+    cpuUsage: s.cpuUsage,
+    cpuTimeNs: s.cpuTimeNs,
+    memoryUsage: s.memoryUsage,
+    memoryLimit: s.memoryLimit,
+    pids: s.pids,
+    hostStealPercent: s.hostStealPercent,
+  };
 }
 
 export class MinerClient {
@@ -90,16 +103,7 @@ export class MinerClient {
         stream.on('data', (event: RunChallengeResponse) => {
           const e = event.event;
           if (e?.$case === 'sample') {
-            const s = e.value;
-            const sample: ExecSample = {
-              elapsedUs: s.elapsedUs,
-              cpuUsage: s.cpuUsage,
-              cpuTimeNs: s.cpuTimeNs,
-              memoryUsage: s.memoryUsage,
-              memoryLimit: s.memoryLimit,
-              pids: s.pids,
-              hostStealPercent: s.hostStealPercent,
-            };
+            const sample = execSample(e.value);
             samples.push(sample);
             onSample?.(sample);
           } else if (e?.$case === 'result') {

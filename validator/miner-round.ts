@@ -14,7 +14,8 @@ import { runMemoryChallenge, type MemoryResult } from './challenges/memory-chall
 import { planMemory } from './challenges/memory.js';
 import { finding, findingsOf, isLie, type Finding } from './findings.js';
 import { MinerClient, type ClientTlsFiles, type MinerAddress } from './miner-client.js';
-import { PROBE_PATH, probeRental } from './rental-probe.js';
+import { PROBE_PATH, probeRental, type RentalProbeResult } from './rental-probe.js';
+import type { AllocateResponse } from '../common/gen/polarise/v1/miner.js';
 import type { ChallengeRecord, ComponentScores, ComponentWeights, MinerRoundResult, Phase, SampleRecord } from './round-types.js';
 import { allFindings } from './round-types.js';
 import { checksComponent, roundScore, zeroComponents } from './scoring/scoring.js';
@@ -146,6 +147,27 @@ async function proveMemory(exec: ChallengeExecutor, s: RoundSettings): Promise<M
   });
 }
 
+/** A lie anywhere in the round (samples that cannot be true) scores the whole round 0. */
+function withLies(result: MinerRoundResult): MinerRoundResult {
+  return allFindings(result).some(isLie) ? { ...result, lie: true, roundScore: 0 } : result;
+}
+
+/** The renter's path: SSH login against the announced host key, a nonce echo, the probe uploaded over SFTP. */
+function rent(allocation: AllocateResponse, settings: RoundSettings, progress: RoundProgress): Promise<RentalProbeResult> {
+  progress.enter('ssh', `${allocation.host}:${allocation.sshPort}`);
+  return probeRental(
+    {
+      host: allocation.host,
+      port: allocation.sshPort,
+      username: allocation.username,
+      password: allocation.password,
+      hostKeyFingerprint: allocation.sshHostKeyFingerprint,
+    },
+    settings.probeBinary,
+    { onUpload: () => progress.enter('upload') },
+  );
+}
+
 const errorText = (err: unknown): string => (err as { details?: string }).details ?? (err instanceof Error ? err.message : String(err));
 
 export async function runMinerRound(target: MinerAddress, settings: RoundSettings, observer: RoundObserver = {}, signal?: AbortSignal): Promise<MinerRoundResult> {
@@ -162,18 +184,7 @@ export async function runMinerRound(target: MinerAddress, settings: RoundSetting
     const allocation = await client.allocate({ cpuCount: settings.cpuCount, memory: settings.memory, leaseSeconds: settings.leaseSeconds ?? 900 });
     containerId = allocation.containerId;
 
-    progress.enter('ssh', `${allocation.host}:${allocation.sshPort}`);
-    const rental = await probeRental(
-      {
-        host: allocation.host,
-        port: allocation.sshPort,
-        username: allocation.username,
-        password: allocation.password,
-        hostKeyFingerprint: allocation.sshHostKeyFingerprint,
-      },
-      settings.probeBinary,
-      { onUpload: () => progress.enter('upload') },
-    );
+    const rental = await rent(allocation, settings, progress);
     findings.push(...findingsOf('rental-failed', rental.findings));
     components.rental = rental.ok ? 1 : 0;
     if (!rental.ok) throw new Error('the rental probe failed: no challenge can run without a working login');
@@ -197,7 +208,7 @@ export async function runMinerRound(target: MinerAddress, settings: RoundSetting
     }
     client.close();
   }
-  const result: MinerRoundResult = {
+  const result = withLies({
     miner: target.name,
     address: target.address,
     startedAt,
@@ -208,12 +219,7 @@ export async function runMinerRound(target: MinerAddress, settings: RoundSetting
     findings,
     challenges,
     error,
-  };
-  const lies = allFindings(result).filter(isLie);
-  if (lies.length) {
-    result.lie = true;
-    result.roundScore = 0;
-  }
-  observer.phase?.(target.name, error ? 'failed' : 'done', error ?? (lies.length ? `lie: ${lies[0]!.message}` : undefined));
+  });
+  observer.phase?.(target.name, error ? 'failed' : 'done', error ?? (result.lie ? 'lie: the samples cannot be true' : undefined));
   return result;
 }

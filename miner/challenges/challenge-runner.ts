@@ -28,7 +28,7 @@ import { buildResult } from './challenge-result.js';
 import { SampleSeries } from './sample-series.js';
 import { DockerStatsReader } from './sampling/docker-stats-reader.js';
 import { EventWriter } from './event-writer.js';
-import { ChallengeExec } from './challenge-exec.js';
+import { ChallengeExec, type ExecOutcome } from './challenge-exec.js';
 import { sampleClock } from './sample-clock.js';
 
 export interface ChallengeTarget {
@@ -91,6 +91,20 @@ interface Supervision {
   stop(): void;
 }
 
+/** Everything a run's end needs. */
+interface Ending {
+  container: Docker.Container;
+  reader: ContainerReader;
+  series: SampleSeries;
+  emit: (r: Reading) => void;
+  writer: EventWriter;
+  sink: EventSink;
+  plan: ChallengePlan;
+  watch: Supervision;
+  outcome: ExecOutcome;
+  log: Logger;
+}
+
 export class ChallengeRunner {
   constructor(
     private readonly docker: Docker,
@@ -136,40 +150,46 @@ export class ChallengeRunner {
       stopSampling();
       watch.stop();
 
-      // The final reading closes the run: it settles CPU time and memory.
-      const final = await (async () => reader.read(true))().catch(() => series.lastReading);
-      if (final.atNs - series.lastReading.atNs >= BigInt(plan.intervalMs) * 500_000n) emit(final);
-      else series.track(final);
-      const oomKilled = await this.oomKilled(container, series.base, final);
-      await writer.flush();
-      const result = buildResult({
-        cancelled: watch.cancelled,
-        timedOut: watch.timedOut,
-        exitCode: outcome.exitCode,
-        stdout: outcome.stdout.text(),
-        stderr: outcome.stderr.text(),
-        outputTruncated: outcome.stdout.truncated || outcome.stderr.truncated,
-        oomKilled,
-        wallNs: Number(outcome.endedNs - series.t0),
-        cpuTimeNs: series.cpuTimeNs(final),
-        peakCpu: series.peakCpu,
-        peakMemory: series.peakMemory,
-        memoryLimit: series.memoryLimit,
-        sampleCount: writer.sentSamples,
-        expectedCpu: plan.expectedCpu,
-      });
-      log.info('challenge ended', {
-        status: ChallengeStatus[result.commandResult!.status],
-        exitCode: outcome.exitCode,
-        oom: oomKilled,
-        wallMs: result.summary!.wallTimeMs,
-        samples: writer.sentSamples,
-        coalesced: writer.coalescedSamples,
-      });
-      await sink.send({ event: { $case: 'result', value: result } });
+      await this.finish({ container, reader, series, emit, writer, sink, plan, watch, outcome, log });
     } finally {
       for (const step of cleanup.reverse()) step();
     }
+  }
+
+  /** The final reading settles CPU time and memory; then the output is flushed and the result sent. */
+  private async finish(r: Ending): Promise<void> {
+    const { container, reader, series, emit, writer, sink, plan, watch, outcome, log } = r;
+    // The final reading closes the run: it settles CPU time and memory.
+    const final = await (async () => reader.read(true))().catch(() => series.lastReading);
+    if (final.atNs - series.lastReading.atNs >= BigInt(plan.intervalMs) * 500_000n) emit(final);
+    else series.track(final);
+    const oomKilled = await this.oomKilled(container, series.base, final);
+    await writer.flush();
+    const result = buildResult({
+      cancelled: watch.cancelled,
+      timedOut: watch.timedOut,
+      exitCode: outcome.exitCode,
+      stdout: outcome.stdout.text(),
+      stderr: outcome.stderr.text(),
+      outputTruncated: outcome.stdout.truncated || outcome.stderr.truncated,
+      oomKilled,
+      wallNs: Number(outcome.endedNs - series.t0),
+      cpuTimeNs: series.cpuTimeNs(final),
+      peakCpu: series.peakCpu,
+      peakMemory: series.peakMemory,
+      memoryLimit: series.memoryLimit,
+      sampleCount: writer.sentSamples,
+      expectedCpu: plan.expectedCpu,
+    });
+    log.info('challenge ended', {
+      status: ChallengeStatus[result.commandResult!.status],
+      exitCode: outcome.exitCode,
+      oom: oomKilled,
+      wallMs: result.summary!.wallTimeMs,
+      samples: writer.sentSamples,
+      coalesced: writer.coalescedSamples,
+    });
+    await sink.send({ event: { $case: 'result', value: result } });
   }
 
   private async runningContainer(id: string): Promise<{ container: Docker.Container; info: Docker.ContainerInspectInfo }> {

@@ -135,6 +135,16 @@ function mergeMetrics(attempts: ComputeAttempt[], chosen: ComputeAttempt): Metri
   return { ...chosen.metrics, status, findings };
 }
 
+/** Every commit missed the deadline: the finding names each commit's time (bestMs undefined: all were killed). */
+function tooSlow(o: ComputeChallengeOptions, attempts: ComputeAttempt[], bestMs: number | undefined): Finding {
+  const timeoutMs = Math.round(o.fullMarksMs * 5);
+  const message =
+    bestMs === undefined
+      ? `every commit was killed at the ${timeoutMs} ms timeout (${o.claimedCores} claimed cores)`
+      : `the fastest of ${attempts.length} commits took ${Math.round(bestMs)} ms on the validator's clock, deadline ${Math.round(o.deadlineMs)} ms (${o.claimedCores} claimed cores; commits: ${attempts.map((a) => Math.round(a.commitMs)).join(', ')} ms)`;
+  return finding('compute-too-slow', message, { bestMs: bestMs ?? timeoutMs, deadlineMs: o.deadlineMs, fullMarksMs: o.fullMarksMs, attempts: attempts.length, claimedCores: o.claimedCores });
+}
+
 export async function runComputeChallenge(exec: ChallengeExecutor, o: ComputeChallengeOptions): Promise<ComputeResult> {
   const k = o.attempts ?? DEFAULT_COMPUTE_ATTEMPTS;
   if (!Number.isInteger(k) || k < 1 || k > 10) throw new RangeError(`compute attempts ${k} not in [1, 10]`);
@@ -159,18 +169,7 @@ export async function runComputeChallenge(exec: ChallengeExecutor, o: ComputeCha
   }
   const chosen = best ?? attempts[attempts.length - 1]!;
   const bestMs = best?.commitMs ?? Infinity;
-  if (proofValid && bestMs > o.deadlineMs) {
-    const times = attempts.map((a) => Math.round(a.commitMs)).join(', ');
-    findings.push(
-      finding(
-        'compute-too-slow',
-        best
-          ? `the fastest of ${attempts.length} commits took ${Math.round(bestMs)} ms on the validator's clock, deadline ${Math.round(o.deadlineMs)} ms (${o.claimedCores} claimed cores; commits: ${times} ms)`
-          : `every commit was killed at the ${Math.round(o.fullMarksMs * 5)} ms timeout (${o.claimedCores} claimed cores)`,
-        { bestMs: best ? bestMs : Math.round(o.fullMarksMs * 5), deadlineMs: o.deadlineMs, fullMarksMs: o.fullMarksMs, attempts: attempts.length, claimedCores: o.claimedCores },
-      ),
-    );
-  }
+  if (proofValid && bestMs > o.deadlineMs) findings.push(tooSlow(o, attempts, best ? bestMs : undefined));
   const metrics = mergeMetrics(attempts, chosen);
   return {
     passed: proofValid && bestMs <= o.deadlineMs,

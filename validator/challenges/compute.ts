@@ -168,6 +168,12 @@ function checkWorker(plan: ComputePlan, worker: number, root: Buffer, source: Ro
       if (e >= p) return [`worker ${worker}: C[${unreduced}][${j}] = ${e} is not reduced mod ${p}`];
     }
   }
+  return freivalds(plan, worker, rs, crs, useWasm);
+}
+
+/** M_0·(M_1·(…·r)) = C·r for each of the validator's vectors r; C·r alone is never accepted (it was computed from the committed rows). */
+function freivalds(plan: ComputePlan, worker: number, rs: Float64Array[], crs: Float64Array[], useWasm: boolean): string[] {
+  const { n, modulus: p } = plan;
   const seed = Buffer.from(plan.seed, 'hex');
   for (let r = 0; r < rs.length; r++) {
     const expected = chainMatVec(seed, worker, plan.factors, n, rs[r]!, p, useWasm);

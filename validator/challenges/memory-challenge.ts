@@ -152,6 +152,16 @@ async function walk(exec: ChallengeExecutor, o: MemoryChallengeOptions, plan: Me
   return { open, prove, problems, verifyCpuMs: (used.user + used.system) / 1000, segments: segments.length, blocks: blocks.length };
 }
 
+/** Every walk missed the deadline: the finding names each walk's time (bestMs undefined: all were killed). */
+function tooSlow(plan: MemoryPlan, deadlineMs: number, walksMs: number[], bestMs: number | undefined): Finding {
+  const size = `${plan.sizeBytes / MIB} MiB`;
+  const message =
+    bestMs === undefined
+      ? `every walk was killed at the ${Math.round(deadlineMs * 2)} ms timeout (${size})`
+      : `the fastest of ${walksMs.length} walks took ${Math.round(bestMs)} ms on the validator's clock, deadline ${Math.round(deadlineMs)} ms (${plan.steps} steps over ${size}; walks: ${walksMs.map(Math.round).join(', ')} ms)`;
+  return finding('memory-too-slow', message, { bestMs: bestMs ?? Math.round(deadlineMs * 2), deadlineMs, attempts: walksMs.length, sizeBytes: plan.sizeBytes });
+}
+
 /** commit → up to k × (open on a fresh nonce, timed → prove → verify) → clean. */
 export async function runMemoryChallenge(exec: ChallengeExecutor, o: MemoryChallengeOptions): Promise<MemoryResult> {
   const k = o.attempts ?? DEFAULT_MEMORY_ATTEMPTS;
@@ -182,18 +192,7 @@ export async function runMemoryChallenge(exec: ChallengeExecutor, o: MemoryChall
   const proofValid = findings.length === 0;
   const bestMs = best?.open.elapsedMs ?? Infinity;
   const attemptsMs = walks.map((w) => w.open.elapsedMs);
-  if (proofValid && bestMs > o.openDeadlineMs) {
-    const shown = attemptsMs.map(Math.round).join(', ');
-    findings.push(
-      finding(
-        'memory-too-slow',
-        best
-          ? `the fastest of ${walks.length} walks took ${Math.round(bestMs)} ms on the validator's clock, deadline ${Math.round(o.openDeadlineMs)} ms (${plan.steps} steps over ${plan.sizeBytes / MIB} MiB; walks: ${shown} ms)`
-          : `every walk was killed at the ${Math.round(o.openDeadlineMs * 2)} ms timeout (${plan.sizeBytes / MIB} MiB)`,
-        { bestMs: best ? bestMs : Math.round(o.openDeadlineMs * 2), deadlineMs: o.openDeadlineMs, attempts: walks.length, sizeBytes: plan.sizeBytes },
-      ),
-    );
-  }
+  if (proofValid && bestMs > o.openDeadlineMs) findings.push(tooSlow(plan, o.openDeadlineMs, attemptsMs, best ? bestMs : undefined));
   const chosen = best ?? walks[walks.length - 1];
   const samples: ExecSample[][] = [commit.samples, ...walks.map((w) => w.open.samples)];
   const metrics = checkMemorySamples(samples, {
