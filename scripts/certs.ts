@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { createCa, issueClientCert, issueMinerCert, type Pem } from '../common/certificates.js';
 import { isRole, isValidName, ROLES } from '../common/identity.js';
+import { errorMessage } from '../common/errors.js';
 
 const USAGE = `Usage: npm run certs -- <command> [options]
 
@@ -149,7 +150,7 @@ function main(argv: string[]): void {
 try {
   main(process.argv.slice(2));
 } catch (err) {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   console.error(`certs: ${message}\n(run "npm run certs -- --help" for usage)`);
   process.exitCode = 2;
 }

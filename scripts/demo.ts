@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { readFileSync } from 'node:fs';
+import { errorMessage } from '../common/errors.js';
 
 const CONFIG = 'config/config.yaml';
 const DEMO_DIR = 'var/demo';
@@ -79,7 +80,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    console.error(`start: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`start: ${errorMessage(err)}`);
     process.exit(1);
   },
 );

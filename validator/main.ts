@@ -14,6 +14,7 @@ import { normaliseWeights } from './scoring/scoring.js';
 import { roundSettings, runValidationRound } from './validation-run.js';
 import { ValidatorMetrics } from './validator-metrics.js';
 import { serveMetrics, type MetricsEndpoint } from '../common/metrics-http.js';
+import { errorMessage } from '../common/errors.js';
 
 const PROBE = fileURLToPath(new URL('./probe/build/probe', import.meta.url));
 
@@ -167,7 +168,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    console.error(`validator: ${err instanceof ConfigError ? 'configuration error: ' : ''}${err instanceof Error ? err.message : String(err)}`);
+    console.error(`validator: ${err instanceof ConfigError ? 'configuration error: ' : ''}${errorMessage(err)}`);
     process.exit(1);
   },
 );

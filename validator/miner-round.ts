@@ -14,11 +14,12 @@ import { runMemoryChallenge, type MemoryResult } from './challenges/memory-chall
 import { planMemory } from './challenges/memory.js';
 import { finding, findingsOf, isLie, type Finding } from './findings.js';
 import { MinerClient, type ClientTlsFiles, type MinerAddress } from './miner-client.js';
-import { PROBE_PATH, probeRental, type RentalProbeResult } from './rental-probe.js';
+import { PROBE_PATH, checkRental, type RentalCheckResult } from './rental-check.js';
 import type { AllocateResponse } from '../common/gen/polarise/v1/miner.js';
 import type { ChallengeRecord, ComponentScores, ComponentWeights, MinerRoundResult, Phase, SampleRecord } from './round-types.js';
 import { allFindings } from './round-types.js';
 import { checksComponent, roundScore, zeroComponents } from './scoring/scoring.js';
+import { errorMessage } from '../common/errors.js';
 
 export interface RoundSettings {
   tls: ClientTlsFiles;
@@ -153,9 +154,9 @@ function withLies(result: MinerRoundResult): MinerRoundResult {
 }
 
 /** The renter's path: SSH login against the announced host key, a nonce echo, the probe uploaded over SFTP. */
-function rent(allocation: AllocateResponse, settings: RoundSettings, progress: RoundProgress): Promise<RentalProbeResult> {
+function rent(allocation: AllocateResponse, settings: RoundSettings, progress: RoundProgress): Promise<RentalCheckResult> {
   progress.enter('ssh', `${allocation.host}:${allocation.sshPort}`);
-  return probeRental(
+  return checkRental(
     {
       host: allocation.host,
       port: allocation.sshPort,
@@ -168,7 +169,7 @@ function rent(allocation: AllocateResponse, settings: RoundSettings, progress: R
   );
 }
 
-const errorText = (err: unknown): string => (err as { details?: string }).details ?? (err instanceof Error ? err.message : String(err));
+const errorText = (err: unknown): string => (err as { details?: string }).details ?? (errorMessage(err));
 
 export async function runMinerRound(target: MinerAddress, settings: RoundSettings, observer: RoundObserver = {}, signal?: AbortSignal): Promise<MinerRoundResult> {
   const startedAt = new Date();

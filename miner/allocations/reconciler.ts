@@ -11,6 +11,7 @@ import type { Logger } from '../../common/logger.js';
 import { LABELS } from '../containers/container-labels.js';
 import type { ContainerManager } from '../containers/container-manager.js';
 import type { Allocations } from './allocations.js';
+import { errorMessage } from '../../common/errors.js';
 
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
@@ -36,7 +37,7 @@ export class Reconciler {
       if (this.stopped) return;
       this.timer = setTimeout(() => {
         this.reconcile()
-          .catch((err) => this.log.warn('reconcile failed', { error: err instanceof Error ? err.message : String(err) }))
+          .catch((err) => this.log.warn('reconcile failed', { error: errorMessage(err) }))
           .finally(loop);
       }, this.intervalMs);
       this.timer.unref();

@@ -12,6 +12,7 @@ import type { Duplex, Writable } from 'node:stream';
 import type { PseudoTtyInfo, ServerChannel, Session, SetEnvInfo, SignalInfo, WindowChangeInfo } from 'ssh2';
 import type { Logger } from '../../common/logger.js';
 import { endSession } from '../challenges/process-tree.js';
+import { errorMessage } from '../../common/errors.js';
 
 export interface SessionContext {
   docker: Docker;
@@ -223,7 +224,7 @@ class ServedSession {
   }
 
   private reportFailure(channel: ServerChannel, what: Command['what'], err: unknown): void {
-    this.ctx.log.warn('ssh session failed', { what, error: err instanceof Error ? err.message : String(err) });
+    this.ctx.log.warn('ssh session failed', { what, error: errorMessage(err) });
     if (!this.channelClosed) {
       channel.stderr.write(`polarise: ${what} failed: ${failureMessage(err)}\r\n`);
       channel.exit(255);

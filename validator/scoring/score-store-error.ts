@@ -1,5 +1,6 @@
 /** The error every score database failure becomes: it names the file, the problem and what to do. */
 import Database from 'better-sqlite3';
+import { errorMessage } from '../../common/errors.js';
 
 export type ScoreStoreProblem = 'corrupt' | 'locked' | 'directory' | 'unwritable' | 'newer-schema' | 'foreign' | 'unknown-round' | 'io';
 
@@ -21,7 +22,7 @@ const sqliteCode = (err: unknown): string => (err instanceof Database.SqliteErro
 export function explain(path: string, err: unknown, busyTimeoutMs: number): Error {
   if (err instanceof ScoreStoreError) return err;
   const code = sqliteCode(err);
-  const detail = err instanceof Error ? err.message : String(err);
+  const detail = errorMessage(err);
   if (code.startsWith('SQLITE_NOTADB') || code.startsWith('SQLITE_CORRUPT')) {
     return new ScoreStoreError(
       path,

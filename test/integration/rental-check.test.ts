@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import type { AllocateResponse, MinerServiceClient } from '../../common/gen/polarise/v1/miner.js';
-import { probeRental, type SshTarget } from '../../validator/rental-probe.js';
+import { checkRental, type SshTarget } from '../../validator/rental-check.js';
 import { buildProbe, probePath } from '../fixtures/probe-executors.js';
 import { allocate, minerClient, release } from '../support/clients.js';
 import { removeResources, requireDocker } from '../support/docker.js';
@@ -88,7 +88,7 @@ describe('rental probe: SSH host-key pinning', function () {
   it('logs in, runs the test command and uploads the probe when the host key is the announced one', async () => {
     const loginsBefore = logins();
     let uploaded = false;
-    const r = await probeRental(target(a.sshHostKeyFingerprint), probe, { onUpload: () => (uploaded = true) });
+    const r = await checkRental(target(a.sshHostKeyFingerprint), probe, { onUpload: () => (uploaded = true) });
     expect(r.findings.map(text)).to.deep.equal([]);
     expect(r.ok).to.equal(true);
     expect(uploaded).to.equal(true);
@@ -107,7 +107,7 @@ describe('rental probe: SSH host-key pinning', function () {
       const loginsBefore = logins();
       let uploaded = false;
 
-      const r = await probeRental(target(fingerprint), probe, { onUpload: () => (uploaded = true) });
+      const r = await checkRental(target(fingerprint), probe, { onUpload: () => (uploaded = true) });
       expect(r.ok).to.equal(false);
       expect(r.nproc).to.equal(undefined);
       expect(uploaded).to.equal(false);
@@ -120,7 +120,7 @@ describe('rental probe: SSH host-key pinning', function () {
       // The login never happened: a correct probe afterwards is the only
       // authentication the miner logs (log lines arrive in order, so one
       // from the refused probe would show up before this one).
-      const control = await probeRental(target(a.sshHostKeyFingerprint), probe);
+      const control = await checkRental(target(a.sshHostKeyFingerprint), probe);
       expect(control.findings.map(text)).to.deep.equal([]);
       await waitFor('the miner to log the later login', () => logins() === loginsBefore + 1);
       expect(authEvents()).to.equal(authBefore + 1);

@@ -17,7 +17,7 @@ export interface SshTarget {
   hostKeyFingerprint: string;
 }
 
-export interface RentalProbeResult {
+export interface RentalCheckResult {
   ok: boolean;
   findings: string[];
   loginMs: number;
@@ -87,11 +87,11 @@ function upload(client: Client, localPath: string, remotePath: string): Promise<
 }
 
 /** Logs in as a renter would, checks a command, and uploads the probe binary. */
-export async function probeRental(
+export async function checkRental(
   target: SshTarget,
   probeBinary: string,
   options: { timeoutMs?: number; onUpload?: () => void } = {},
-): Promise<RentalProbeResult> {
+): Promise<RentalCheckResult> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const findings: string[] = [];
   const started = performance.now();
