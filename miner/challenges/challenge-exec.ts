@@ -14,62 +14,20 @@
  * none is left. Otherwise (a remote engine) it runs `kill` inside the
  * container through another exec.
  */
-import { readProcStat, type ProcStat } from './proc-stat.js';
 import type Docker from 'dockerode';
-import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Writable, type Duplex } from 'node:stream';
+import { Writable, type Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../common/logger.js';
-import { cgroupPathsOf } from './sampling/cgroup-reader.js';
+import { BoundedCapture } from './bounded-capture.js';
+import { execPidFromCgroup, hasMarker, killHostTree, killInContainer, readPids } from './exec-processes.js';
+import { readProcStat } from './proc-stat.js';
+import { cgroupPathsOf } from './sampling/cgroup-paths.js';
+
+export { BoundedCapture } from './bounded-capture.js';
 
 export type OutputName = 'stdout' | 'stderr';
-
-/** Keeps the first `limit` bytes of a stream and remembers whether more came. */
-export class BoundedCapture {
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  truncated = false;
-
-  constructor(private readonly limit: number) {}
-
-  /** Stores what fits; returns the part that was kept. */
-  append(data: Buffer): Buffer {
-    const room = this.limit - this.size;
-    if (room <= 0) {
-      if (data.length > 0) this.truncated = true;
-      return data.subarray(0, 0);
-    }
-    const kept = data.length > room ? data.subarray(0, room) : data;
-    if (kept.length < data.length) this.truncated = true;
-    this.chunks.push(Buffer.from(kept));
-    this.size += kept.length;
-    return kept;
-  }
-
-  get bytes(): number {
-    return this.size;
-  }
-
-  /** The kept bytes as UTF-8, without a character cut in half at the bound. */
-  text(): string {
-    let buf = Buffer.concat(this.chunks, this.size);
-    if (this.truncated) {
-      // Drop an incomplete multi-byte sequence at the cut.
-      let end = buf.length;
-      let back = 0;
-      while (end > 0 && back < 4 && (buf[end - 1]! & 0xc0) === 0x80) {
-        end--;
-        back++;
-      }
-      if (end > 0) {
-        const lead = buf[end - 1]!;
-        const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-        if (need > back + 1) buf = buf.subarray(0, end - 1);
-      }
-    }
-    return buf.toString('utf8');
-  }
-}
 
 export interface ExecOutcome {
   exitCode: number;
@@ -101,32 +59,13 @@ export interface ChallengeExecOptions {
   cgroupProcs?: string;
 }
 
-function hasMarker(pid: number, marker: string): boolean {
-  try {
-    const env = readFileSync(`/proc/${pid}/environ`, 'latin1');
-    return env.startsWith(marker + '\0') || env.includes('\0' + marker + '\0') || env.endsWith('\0' + marker);
-  } catch {
-    return false;
-  }
-}
-
-/** The pids listed in a cgroup.procs file, or undefined when it cannot be read. */
-function readPids(file: string): number[] | undefined {
-  try {
-    return readFileSync(file, 'latin1').split('\n').filter(Boolean).map(Number);
-  } catch {
-    return undefined;
-  }
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 export class ChallengeExec {
   readonly stdout: BoundedCapture;
   readonly stderr: BoundedCapture;
   /** Host pid of the exec'd process, once known (0 before). */
   pid = 0;
   private pidStart = '';
+  private preexisting = new Set<number>();
   /** True when this process may signal the exec's processes directly. */
   private hostAccess = false;
   private procsFile?: string;
@@ -237,33 +176,10 @@ export class ChallengeExec {
     return { exitCode: info.ExitCode ?? -1, stdout: this.stdout, stderr: this.stderr, endedNs };
   }
 
-  private preexisting = new Set<number>();
-
-  /**
-   * The exec's host pid from the container's cgroup.procs: the new process
-   * carrying this run's marker whose parent is not in the container (the
-   * runtime's shim; a daemonised child's parent is the container's init).
-   * Polls the file (microseconds a look) for up to a second; 0 if not seen.
-   */
-  private async pidFromCgroup(file: string): Promise<number> {
-    const deadline = Date.now() + 1000;
-    for (let wait = 1; !this.streamEnded && Date.now() < deadline; wait = Math.min(wait * 2, 20)) {
-      const pids = readPids(file);
-      if (!pids) return 0;
-      const inside = new Set(pids);
-      for (const p of pids) {
-        if (this.preexisting.has(p) || !hasMarker(p, this.options.marker)) continue;
-        const stat = readProcStat(p);
-        if (stat && !inside.has(stat.ppid)) return p;
-      }
-      await sleep(wait);
-    }
-    return 0;
-  }
-
   private async findPid(): Promise<void> {
     try {
-      if (this.options.cgroupProcs && process.getuid?.() === 0) this.pid = await this.pidFromCgroup(this.options.cgroupProcs);
+      const procs = this.options.cgroupProcs;
+      if (procs && process.getuid?.() === 0) this.pid = await execPidFromCgroup(procs, this.options.marker, this.preexisting, () => this.streamEnded);
       // Otherwise (a remote engine, no access to its cgroups) ask Docker.
       for (let i = 0; !this.pid && i < 500 && !this.streamEnded; i++) {
         const info = await this.exec.inspect();
@@ -385,7 +301,7 @@ export class ChallengeExec {
     if (this.hostAccess) {
       const deadline = Date.now() + 1000;
       for (let round = 0; ; round++) {
-        const left = this.killHostTree();
+        const left = killHostTree(this.pid, this.pidStart, this.options.marker, this.procsFile);
         if (left === 0 || Date.now() > deadline) {
           if (left > 0) this.options.log.warn('processes survived SIGKILL', { pid: this.pid, left });
           break;
@@ -393,84 +309,8 @@ export class ChallengeExec {
         await sleep(round < 5 ? 10 : 50);
       }
     } else {
-      await this.killInContainer();
+      await killInContainer(this.docker, this.container, this.options.marker, this.options.log);
     }
     this.exitSeen();
-  }
-
-  /** One round of SIGKILL from the host; returns how many processes were signalled. */
-  private killHostTree(): number {
-    const root = this.pid;
-    try {
-      process.kill(-root, 'SIGKILL');
-    } catch {
-      /* no such group any more */
-    }
-    const members = this.containerPids();
-    const stats = new Map<number, ProcStat>();
-    for (const p of members) {
-      const s = readProcStat(p);
-      if (s) stats.set(p, s);
-    }
-    const chosen = new Set<number>();
-    const isDescendant = (s: ProcStat): boolean => {
-      for (let cur: ProcStat | undefined = s, hops = 0; cur && hops < 64; cur = stats.get(cur.ppid), hops++) {
-        if (cur.pid === root || cur.ppid === root) return true;
-      }
-      return false;
-    };
-    for (const s of stats.values()) {
-      if (s.pid === root ? s.startTime === this.pidStart : s.pgrp === root || s.session === root || isDescendant(s) || hasMarker(s.pid, this.options.marker)) {
-        chosen.add(s.pid);
-      }
-    }
-    for (const p of chosen) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        /* gone already */
-      }
-    }
-    return chosen.size;
-  }
-
-  private containerPids(): number[] {
-    const listed = this.procsFile ? readPids(this.procsFile) : undefined;
-    if (listed) return listed;
-    // Otherwise scan /proc.
-    return readdirSync('/proc')
-      .filter((n) => /^\d+$/.test(n))
-      .map(Number)
-      .filter((p) => {
-        try {
-          return statSync(`/proc/${p}`).isDirectory() && hasMarker(p, this.options.marker);
-        } catch {
-          return false;
-        }
-      });
-  }
-
-  /** Remote engine: find the marked processes inside the container and kill them there. */
-  private async killInContainer(): Promise<void> {
-    const marker = this.options.marker;
-    const script =
-      'for i in 1 2 3 4 5; do found=; for d in /proc/[0-9]*; do ' +
-      `if tr '\\0' '\\n' < "$d/environ" 2>/dev/null | grep -qxF "$1"; then kill -9 "\${d#/proc/}" 2>/dev/null && found=1; fi; ` +
-      'done; [ -z "$found" ] && break; sleep 0.05; done';
-    try {
-      const exec = await this.container.exec({ Cmd: ['sh', '-c', script, 'kill-challenge', marker], AttachStdout: true, AttachStderr: true, User: '0' });
-      const stream = (await exec.start({ hijack: true, stdin: false })) as Duplex;
-      const drain = new PassThrough();
-      this.docker.modem.demuxStream(stream, drain, drain);
-      drain.resume();
-      await new Promise<void>((resolve) => {
-        stream.on('end', resolve);
-        stream.on('close', resolve);
-        stream.on('error', () => resolve());
-        setTimeout(resolve, 3000).unref();
-      });
-    } catch (err) {
-      this.options.log.warn('could not kill the challenge inside the container', { error: (err as Error).message });
-    }
   }
 }

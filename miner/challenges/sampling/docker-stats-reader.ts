@@ -10,7 +10,7 @@
  */
 import type Docker from 'dockerode';
 import type { Readable } from 'node:stream';
-import type { ContainerReader, Reading, SourceName } from './cgroup-reader.js';
+import type { ContainerReader, Reading, SourceName } from './reader.js';
 
 interface StatsFrame {
   read?: string;
