@@ -18,8 +18,6 @@ const memory = z.string().superRefine((text, ctx) => {
   }
 });
 
-const port = z.number().int().min(1).max(65535);
-
 const portRange = z
   .string()
   .regex(/^\d+-\d+$/, 'must look like "2200-2299"')

@@ -166,9 +166,12 @@ export class ChallengeExec {
     // Let the last output arrive. Output still buffered for a slow client
     // (the source is paused) is waited for until it drains or the run is
     // killed; children that keep stdout open without writing do not hold the
-    // result (300 ms without data ends the wait).
+    // result (300 ms without data ends the wait). The quiet time counts from
+    // the exit at the earliest: what a command wrote just before it exited
+    // can reach Docker's stream after the host saw the exit.
+    const exitSeenAt = Date.now();
     while (!this.streamEnded && !this.killing) {
-      const idle = Date.now() - this.lastDataAt;
+      const idle = Date.now() - Math.max(this.lastDataAt, exitSeenAt);
       if (!this.stream?.isPaused() && idle > 300) break;
       await sleep(10);
     }

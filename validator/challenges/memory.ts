@@ -1,5 +1,5 @@
 /** Memory challenge: plans, argv, and verification of replayed segments and block derivations (docs/verification.md, "Memory challenge"). */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { merkleLeaf, merklePathLength, merkleRootFromPath } from '../../common/challenge/hash.js';
 import {
   MEM_BLOCK,
@@ -12,9 +12,6 @@ import {
   walkStep,
   words,
 } from '../../common/challenge/memfill.js';
-import type { ChallengeExecutor, ExecOutcome } from './executor.js';
-import { checkMemorySamples, type MetricsCheck } from './metrics-check.js';
-import { FieldReader, parseProbeOutput, proverCpuMs, type ProbeRecord } from './probe-output.js';
 
 export interface MemoryParams {
   /** Walk steps in the timed open phase. */
