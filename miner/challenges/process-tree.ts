@@ -4,6 +4,12 @@
  * to end are those of that session on the host, plus any descendants that
  * started sessions of their own. The miner runs in the host's pid namespace
  * as root, so it signals them directly (Docker cannot kill an exec).
+ *
+ * Deliberately apart from exec-processes.ts (a challenge's tree, chosen
+ * within the container's cgroup.procs): a session is found by its session id
+ * over the host's /proc. Both become one cgroup-bounded killer, which signals
+ * only processes proven to be in the container, with the hostile-tenant work
+ * (signals by host PID).
  */
 import { readdirSync } from 'node:fs';
 import { readProcStat, type ProcStat } from './proc-stat.js';
