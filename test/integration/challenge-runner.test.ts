@@ -8,7 +8,6 @@ import { expect } from 'chai';
 import type Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
 import { ChallengeRunner } from '../../miner/challenges/challenge-runner.js';
-import { Failure } from '../../common/errors.js';
 import { ChallengeStatus, ChallengeType, SampleSource } from '../../common/gen/polarise/v1/miner.js';
 import { docker, requireDocker } from '../support/docker.js';
 import {
@@ -17,6 +16,7 @@ import {
   cgroupCpuClock,
   challengeConfig,
   collectingSink,
+  failureOf,
   makeContainer,
   quietLogger,
   removeContainers,
@@ -49,16 +49,6 @@ function hostBusyCores(): () => number {
     const wall = (performance.now() - t) / 1000;
     return (b.total - a.total - (b.idle - a.idle)) / ticksPerSecond / wall;
   };
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<Failure> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof Failure) return err;
-    throw err;
-  }
-  throw new Error('expected a Failure');
 }
 
 describe('challenge runner: real containers', function () {

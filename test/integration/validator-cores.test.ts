@@ -7,17 +7,14 @@
  * on every retest.
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { stringify } from 'yaml';
 import { startDoctoredMiner, type DoctoredMiner } from '../support/doctored-miner.js';
 import { removeResources, requireDocker } from '../support/docker.js';
 import { startMiner, type MinerProcess } from '../support/miner-process.js';
+import { runValidator, writeValidatorConfig } from '../support/validator-cli.js';
 
-const run = promisify(execFile);
 
 interface Finding {
   code: string;
@@ -38,31 +35,16 @@ describe('the validator proves claimed cores through a real miner (2 CPUs asked)
     upstream = await startMiner();
     halfCores = await startDoctoredMiner(upstream, { cpuCount: 1 });
     const dir = mkdtempSync(join(tmpdir(), 'polarise-validator-cores-'));
-    const client = honest.pki.client('validator', 'v1');
-    const configPath = join(dir, 'config.yaml');
-    writeFileSync(
-      configPath,
-      stringify({
-        validator: {
-          ca_cert: honest.pki.caCert,
-          cert: client.cert,
-          key: client.key,
-          miners: [
-            { name: 'honest', address: honest.address },
-            { name: 'half-cores', address: halfCores.address },
-          ],
-          concurrency: 1,
-          cpu_count: 2,
-          memory: '512m',
-          challenge_memory: '128m',
-          database: join(dir, 'validator.db'),
-          calibration: join(dir, 'calibration.json'),
-        },
-      }),
+    const configPath = writeValidatorConfig(
+      dir,
+      honest.pki,
+      [
+        { name: 'honest', address: honest.address },
+        { name: 'half-cores', address: halfCores.address },
+      ],
+      { cpu_count: 2, challenge_memory: '128m' },
     );
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'validator/main.ts', 'run', '--once', '--json', '--config', configPath], {
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    const stdout = await runValidator(configPath, 'run', '--once', '--json');
     events = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
   });
 

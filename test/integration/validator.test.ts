@@ -4,17 +4,14 @@
  * one whose SSH endpoint is broken.
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { stringify } from 'yaml';
 import { startDoctoredMiner, type DoctoredMiner } from '../support/doctored-miner.js';
 import { countResources, removeResources, requireDocker } from '../support/docker.js';
 import { startMiner, type MinerProcess } from '../support/miner-process.js';
+import { runValidator, writeValidatorConfig } from '../support/validator-cli.js';
 
-const run = promisify(execFile);
 
 interface JsonEvent {
   event: string;
@@ -50,31 +47,17 @@ describe('the validator (npm run validator) against real miners', function () {
     // Announces an SSH port nobody listens on.
     brokenSsh = await startDoctoredMiner(upstream, { sshPort: 1 });
     dir = mkdtempSync(join(tmpdir(), 'polarise-validator-'));
-    const client = honest.pki.client('validator', 'v1');
-    configPath = join(dir, 'config.yaml');
-    writeFileSync(
-      configPath,
-      stringify({
-        validator: {
-          ca_cert: honest.pki.caCert,
-          cert: client.cert,
-          key: client.key,
-          miners: [
-            { name: 'honest', address: honest.address },
-            { name: 'short-memory', address: shortMemory.address },
-            { name: 'inflated-cpu', address: inflatedCpu.address },
-            { name: 'down', address: 'localhost:1' },
-            { name: 'broken-ssh', address: brokenSsh.address },
-          ],
-          concurrency: 1,
-          cpu_count: 1,
-          memory: '512m',
-          challenge_memory: '256m',
-          database: join(dir, 'validator.db'),
-          calibration: join(dir, 'calibration.json'),
-          report: join(dir, 'report.html'),
-        },
-      }),
+    configPath = writeValidatorConfig(
+      dir,
+      honest.pki,
+      [
+        { name: 'honest', address: honest.address },
+        { name: 'short-memory', address: shortMemory.address },
+        { name: 'inflated-cpu', address: inflatedCpu.address },
+        { name: 'down', address: 'localhost:1' },
+        { name: 'broken-ssh', address: brokenSsh.address },
+      ],
+      { cpu_count: 1, challenge_memory: '256m' },
     );
   });
 
@@ -88,12 +71,8 @@ describe('the validator (npm run validator) against real miners', function () {
     if (upstream) await removeResources(upstream.prefix);
   });
 
-  const validator = async (...args: string[]) => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'validator/main.ts', ...args, '--config', configPath], {
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return stdout;
-  };
+  const validator = (...args: string[]) => runValidator(configPath, ...args);
+
   const events = (stdout: string): JsonEvent[] => stdout.trim().split('\n').map((line) => JSON.parse(line) as JsonEvent);
   const scoreOf = (all: JsonEvent[], miner: string) => all.find((e) => e.event === 'score' && e.miner === miner)!;
 

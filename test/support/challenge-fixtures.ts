@@ -7,6 +7,7 @@ import type Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { parseConfig, type Config } from '../../common/config.js';
+import { Failure } from '../../common/errors.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { ChallengeType, RunChallengeRequest, type ChallengeResult, type ResourceSample, type RunChallengeResponse } from '../../common/gen/polarise/v1/miner.js';
 import type { EventSink } from '../../miner/server/handlers.js';
@@ -155,4 +156,15 @@ export async function cgroupCpuClock(container: Docker.Container): Promise<{ mar
     mark: () => ({ t: performance.now(), cpu: read() }),
     rate: (a, b) => ((b.cpu - a.cpu) / ((b.t - a.t) * 1e6)) * 100,
   };
+}
+
+/** The Failure a promise rejects with (anything else is rethrown; success is an error). */
+export async function failureOf(promise: Promise<unknown>): Promise<Failure> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof Failure) return err;
+    throw err;
+  }
+  throw new Error('expected a Failure');
 }

@@ -6,20 +6,9 @@
  */
 import { expect } from 'chai';
 import { ChallengeRunner, planChallenge } from '../../miner/challenges/challenge-runner.js';
-import { Failure } from '../../common/errors.js';
 import { ChallengeType, type RunChallengeRequest } from '../../common/gen/polarise/v1/miner.js';
 import { docker } from '../support/docker.js';
-import { challengeConfig, collectingSink, quietLogger, request } from '../support/challenge-fixtures.js';
-
-async function failureOf(promise: Promise<unknown>): Promise<Failure> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof Failure) return err;
-    throw err;
-  }
-  throw new Error('expected a Failure');
-}
+import { challengeConfig, collectingSink, quietLogger, request, failureOf } from '../support/challenge-fixtures.js';
 
 describe('challenge runner: request validation', () => {
   const config = challengeConfig({ max_duration_seconds: 600 });
