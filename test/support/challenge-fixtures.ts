@@ -132,10 +132,12 @@ export function busyWindow(samples: ResourceSample[], skip = 1): { mean: number;
   if (window.length < 2) throw new Error(`too few samples for a busy window: ${samples.length}`);
   const first = window[0]!;
   const lastS = window[window.length - 1]!;
-  // CPU-time weighted mean between the window's edges (as docker stats would average).
   const cpuNs = lastS.cpuTimeNs - first.cpuTimeNs;
   const wallUs = lastS.elapsedUs - first.elapsedUs;
-  const mean = window.slice(1).reduce((s, x) => s + x.cpuUsage, 0) / (window.length - 1);
+  // Each sample's cpu_usage weighted by its interval: a late sample (a busy host) covers more time.
+  let weighted = 0;
+  for (let i = 1; i < window.length; i++) weighted += window[i]!.cpuUsage * (window[i]!.elapsedUs - window[i - 1]!.elapsedUs);
+  const mean = wallUs > 0 ? weighted / wallUs : 0;
   return { mean, cpuNs, wallUs };
 }
 
