@@ -17,6 +17,9 @@ const MULTIPLIERS: Record<string, number> = {
   tib: 1024 ** 4,
 };
 
+/** Longest size text read ("1099511627776 bytes" fits with room). */
+const MAX_SIZE_TEXT = 32;
+
 /** Largest amount of memory anyone may ask for: 1 PiB. */
 export const MAX_MEMORY_BYTES = 1024 ** 5;
 
@@ -26,7 +29,12 @@ export const MAX_MEMORY_BYTES = 1024 ** 5;
  * Throws an invalid_argument Failure naming `field`.
  */
 export function parseMemory(text: string, field = 'memory'): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  // Capped before any parsing: a request field may be megabytes long, and is never echoed whole.
+  if (text.length > MAX_SIZE_TEXT * 4 || text.trim().length > MAX_SIZE_TEXT) {
+    throw invalidArgument(field, `a size of ${text.length} characters is longer than ${MAX_SIZE_TEXT} characters; write it like "512m" or "2g"`);
+  }
+  // Trimmed first, so the pattern has no two adjacent runs of the same characters: it cannot backtrack.
+  const match = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
   if (!match) {
     throw invalidArgument(field, `"${text}" is not a size; write it like "512m", "2g", "1.5G" or a number of bytes`);
   }
