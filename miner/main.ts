@@ -35,7 +35,6 @@ Stop with SIGTERM or Ctrl-C: the miner drains open calls and keeps every lease
 (containers keep running; the next start adopts them).`;
 
 interface Parts {
-  docker: Docker;
   manager: ContainerManager;
   service: MinerService;
   reconciler: Reconciler;
@@ -83,7 +82,7 @@ function assemble(config: Config, log: Logger): Parts {
     log,
   });
   const reconciler = new Reconciler(service.allocations, manager, config.leases.reconcile_interval_seconds * 1000, log.child({ part: 'reconciler' }));
-  return { docker, manager, service, reconciler, metrics, hostKeyFingerprint: hostKey.fingerprint };
+  return { manager, service, reconciler, metrics, hostKeyFingerprint: hostKey.fingerprint };
 }
 
 /**

@@ -15,20 +15,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseConfig } from '../common/config.js';
-import { loadOrCalibrate } from '../validator/challenges/calibration.js';
-import { LiveView } from '../validator/view/live-view.js';
 import { allFindings } from '../validator/round-types.js';
-import { ScoreStore } from '../validator/scoring/score-store.js';
-import { roundSettings, runValidationRound } from '../validator/validation-run.js';
+import { runValidationRound } from '../validator/validation-run.js';
+import { benchValidator } from './bench-validator-setup.js';
 import { removeResources } from '../test/support/docker.js';
 import { startMiner, type MinerProcess } from '../test/support/miner-process.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '10' }, cpus: { type: 'string', default: '1' }, busy: { type: 'boolean', default: false } } });
 const ROUNDS = Number(values.rounds);
-const PROBE = fileURLToPath(new URL('../validator/probe/build/probe', import.meta.url));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 let miner: MinerProcess | undefined;
@@ -47,27 +42,12 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'polarise-bench-honest-'));
   miner = await startMiner();
   const pki = miner.pki;
-  const client = pki.client('validator', 'bench');
-  const config = parseConfig(
-    {
-      validator: {
-        ca_cert: pki.caCert,
-        cert: client.cert,
-        key: client.key,
-        miners: [{ name: 'honest', address: miner.address }],
-        cpu_count: Number(values.cpus),
-        memory: '512m',
-        challenge_memory: '256m',
-        database: join(dir, 'validator.db'),
-        calibration: join(dir, 'calibration.json'),
-      },
-    },
-    'bench',
-  );
-  const calibration = await loadOrCalibrate({ probePath: PROBE, cachePath: config.validator.calibration });
-  const settings = roundSettings(config, calibration, PROBE);
-  const store = ScoreStore.open(config.validator.database);
-  const view = new LiveView(process.stderr, { mode: 'plain' });
+  const { config, settings, store, view } = await benchValidator(pki, dir, 'validator', {
+    miners: [{ name: 'honest', address: miner.address }],
+    cpu_count: Number(values.cpus),
+    memory: '512m',
+    challenge_memory: '256m',
+  });
   if (values.busy) busy = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
   const compute: number[] = [];
   let failed = 0;

@@ -15,45 +15,25 @@
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseConfig } from '../common/config.js';
-import { loadOrCalibrate } from '../validator/challenges/calibration.js';
-import { LiveView } from '../validator/view/live-view.js';
-import { ScoreStore } from '../validator/scoring/score-store.js';
-import { roundSettings, runValidationRound } from '../validator/validation-run.js';
+import { runValidationRound } from '../validator/validation-run.js';
+import { benchValidator } from './bench-validator-setup.js';
 import { removeResources } from '../test/support/docker.js';
 import { startMiner, type MinerProcess } from '../test/support/miner-process.js';
 
 const { values } = parseArgs({ options: { miners: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' } } });
 const N = Number(values.miners);
 const ROUNDS = Number(values.rounds);
-const PROBE = fileURLToPath(new URL('../validator/probe/build/probe', import.meta.url));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function measure(miners: MinerProcess[], dir: string, label: string): Promise<{ wallMs: number; cpuMsPerMiner: number; scores: number[] }> {
   const pki = miners[0]!.pki;
-  const client = pki.client('validator', 'bench');
-  const config = parseConfig(
-    {
-      validator: {
-        ca_cert: pki.caCert,
-        cert: client.cert,
-        key: client.key,
-        miners: miners.map((m, i) => ({ name: `miner-${i}`, address: m.address })),
-        concurrency: miners.length,
-        memory: '320m',
-        challenge_memory: '128m',
-        database: join(dir, `${label}.db`),
-        calibration: join(dir, 'calibration.json'),
-      },
-    },
-    'bench',
-  );
-  const calibration = await loadOrCalibrate({ probePath: PROBE, cachePath: config.validator.calibration });
-  const settings = roundSettings(config, calibration, PROBE);
-  const store = ScoreStore.open(config.validator.database);
-  const view = new LiveView(process.stderr, { mode: 'plain' });
+  const { config, settings, store, view } = await benchValidator(pki, dir, label, {
+    miners: miners.map((m, i) => ({ name: `miner-${i}`, address: m.address })),
+    concurrency: miners.length,
+    memory: '320m',
+    challenge_memory: '128m',
+  });
   const walls: number[] = [];
   const cpu: number[] = [];
   let scores: number[] = [];
