@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares this machine to run and test Polarise. Idempotent: a second run
 # only checks and takes seconds.
-#   - Debian packages the miner, the probe build and the tests use
+#   - Debian packages the miner, the probe build, the client examples and the tests use
 #   - a running Docker engine (Debian's docker.io, dockerd in the background)
 #   - npm dependencies (exactly as locked)
 #   - the local base image polarise/base:bookworm (debootstrap + docker import)
@@ -19,7 +19,11 @@ is_root() { [ "$(id -u)" = 0 ]; }
 
 # --- Debian packages ---------------------------------------------------------
 PACKAGES=(docker.io debootstrap openssh-client sshpass musl-tools
-  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev python3-grpcio python3-protobuf)
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev python3-grpcio python3-protobuf
+  # the Go client example (examples/go): Go, the protoc plugins and the
+  # libraries as GOPATH source in /usr/share/gocode, so nothing is downloaded
+  golang-go protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev
+  golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
