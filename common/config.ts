@@ -66,13 +66,24 @@ const docker = z.strictObject({
   gpu_count: z.number().int().min(0).default(0),
 });
 
-const ssh = z.strictObject({
-  port_range: portRange.default({ first: 2200, last: 2399 }),
-  host_key: z.string().min(1).default('var/miner/ssh_host_ed25519_key'),
-  /** Failed logins allowed per source address per window before it is refused. */
-  max_auth_failures: z.number().int().min(1).default(10),
-  auth_window_seconds: z.number().int().min(1).default(60),
-});
+const ssh = z
+  .strictObject({
+    port_range: portRange.default({ first: 2200, last: 2399 }),
+    host_key: z.string().min(1).default('var/miner/ssh_host_ed25519_key'),
+    /** Failed logins allowed per source address per window before it is refused. */
+    max_auth_failures: z.number().int().min(1).default(10),
+    auth_window_seconds: z.number().int().min(1).default(60),
+    /** A connection not logged in within this time is closed (OpenSSH LoginGraceTime). */
+    login_grace_seconds: z.number().min(1).max(600).default(20),
+    /** Connections not logged in yet, across all SSH ports; more are closed at once (OpenSSH MaxStartups). */
+    max_startups: z.number().int().min(1).max(10_000).default(30),
+    /** The same per source address, IPv6 per /64 (OpenSSH PerSourceMaxStartups). */
+    per_source_max_startups: z.number().int().min(1).max(10_000).default(10),
+  })
+  .refine((s) => s.per_source_max_startups <= s.max_startups, {
+    path: ['per_source_max_startups'],
+    message: 'must not be above ssh.max_startups',
+  });
 
 const leases = z.strictObject({
   default_seconds: z.number().int().min(1).default(3600),

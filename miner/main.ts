@@ -65,6 +65,11 @@ function assemble(config: Config, log: Logger): Parts {
       hostKey: hostKey.privateKey,
       maxAuthFailures: config.ssh.max_auth_failures,
       authWindowMs: config.ssh.auth_window_seconds * 1000,
+      preauth: {
+        maxStartups: config.ssh.max_startups,
+        perSourceMaxStartups: config.ssh.per_source_max_startups,
+        loginGraceMs: config.ssh.login_grace_seconds * 1000,
+      },
       observer: {
         connected: () => metrics.sshSessions.inc(),
         disconnected: () => metrics.sshSessions.dec(),

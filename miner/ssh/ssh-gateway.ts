@@ -5,8 +5,14 @@
  * root; failed logins are rate-limited per source address across all
  * listeners; every kind of forwarding is refused, so no socket is ever opened
  * from the host's network namespace on a renter's behalf.
+ *
+ * Each listener is a plain TCP server: a connection passes the pre-auth gate
+ * (preauth-guard.ts: caps on connections not logged in yet, login grace
+ * time) before it is handed to ssh2, which then offers only the algorithms
+ * in ssh-algorithms.ts.
  */
 import type Docker from 'dockerode';
+import { createServer, type Server as TcpServer, type Socket } from 'node:net';
 import ssh2, {
   type AuthContext,
   type AuthenticationType,
@@ -18,6 +24,8 @@ import ssh2, {
 import type { Logger } from '../../common/logger.js';
 import { AuthThrottle } from './auth-throttle.js';
 import { PasswordMemo, verifyPassword } from './passwords.js';
+import { PreauthGuard, type PreauthOptions } from './preauth-guard.js';
+import { SERVER_ALGORITHMS } from './ssh-algorithms.js';
 import { serveSession, type SessionHandle } from './ssh-session.js';
 
 export interface GatewayOptions {
@@ -26,6 +34,8 @@ export interface GatewayOptions {
   hostKey: string;
   maxAuthFailures: number;
   authWindowMs: number;
+  /** Caps on connections not logged in yet, and how long they may take. */
+  preauth: PreauthOptions;
   /** Told of every connection opened and closed, and of every refused login (metrics). */
   observer?: GatewayObserver;
 }
@@ -53,7 +63,7 @@ const MAX_TRIES_PER_CONNECTION = 6;
 const LOGIN_METHODS: AuthenticationType[] = ['publickey', 'password'];
 
 /** ssh2 keeps the TCP socket on a private field. */
-type Ssh2Socket = { _sock?: { setNoDelay?: (on: boolean) => void; localAddress?: string } };
+type Ssh2Socket = { _sock?: Socket };
 
 /** One client connection to an endpoint: who it is, what it has tried, what it serves. */
 interface ConnectionState {
@@ -73,11 +83,13 @@ export class SshEndpoint {
   private target: GatewayTarget | undefined;
   private keys: ParsedKey[] = [];
   readonly connections = new Set<Connection>();
+  /** Accepted TCP connections that have not logged in yet. */
+  readonly waiting = new Set<Socket>();
   private closed = false;
 
   constructor(
     readonly port: number,
-    private readonly server: ssh2.Server,
+    private readonly server: TcpServer,
   ) {}
 
   /** Until a target is set, connections get the banner but every login fails. */
@@ -103,12 +115,14 @@ export class SshEndpoint {
     this.closed = true;
     const done = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.connections) c.end();
+    for (const s of this.waiting) s.destroy();
     await done;
   }
 }
 
 export class SshGateway {
   private readonly throttle: AuthThrottle;
+  private readonly guard: PreauthGuard;
   /** Verified passwords, remembered in memory (see PasswordMemo). */
   readonly memo = new PasswordMemo();
 
@@ -118,14 +132,18 @@ export class SshGateway {
     private readonly log: Logger,
   ) {
     this.throttle = new AuthThrottle(options.maxAuthFailures, options.authWindowMs);
+    this.guard = new PreauthGuard(options.preauth, log);
   }
 
   /** Opens a listener on `port`; rejects (e.g. EADDRINUSE) if it cannot bind. */
   async listen(port: number): Promise<SshEndpoint> {
     let endpoint!: SshEndpoint;
-    const server = new ssh2.Server({ hostKeys: [this.options.hostKey], ident: 'Polarise_1.0' }, (client, info) =>
+    const ssh = new ssh2.Server({ hostKeys: [this.options.hostKey], ident: 'Polarise_1.0', algorithms: SERVER_ALGORITHMS }, (client, info) =>
       this.onConnection(endpoint, client, info.ip, info.port),
     );
+    // Interactive traffic: without TCP_NODELAY every round trip of the
+    // handshake waits on Nagle and delayed ACKs (about 40 ms each).
+    const server = createServer({ noDelay: true }, (socket) => this.accept(endpoint, ssh, socket));
     endpoint = new SshEndpoint(port, server);
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(err);
@@ -137,6 +155,14 @@ export class SshGateway {
       });
     });
     return endpoint;
+  }
+
+  /** Only connections within the pre-auth caps reach ssh2 (which then sends its identification). */
+  private accept(endpoint: SshEndpoint, ssh: ssh2.Server, socket: Socket): void {
+    if (!this.guard.admit(socket, endpoint.port)) return;
+    endpoint.waiting.add(socket);
+    socket.once('close', () => endpoint.waiting.delete(socket));
+    ssh.injectSocket(socket);
   }
 
   private async checkPassword(password: string, target: GatewayTarget): Promise<boolean> {
@@ -159,9 +185,6 @@ export class SshGateway {
     };
     endpoint.connections.add(client);
     this.options.observer?.connected();
-    // Interactive traffic: without TCP_NODELAY every round trip of the
-    // handshake waits on Nagle and delayed ACKs (about 40 ms each).
-    (client as unknown as Ssh2Socket)._sock?.setNoDelay?.(true);
 
     client.on('error', (err) => conn.log.debug('ssh connection error', { error: err.message }));
     client.on('close', () => this.onClose(conn));
@@ -219,6 +242,11 @@ export class SshGateway {
   private login(conn: ConnectionState, ctx: AuthContext, current: GatewayTarget): void {
     conn.target = current;
     ctx.accept();
+    const socket = (conn.client as unknown as Ssh2Socket)._sock;
+    if (socket) {
+      this.guard.loggedIn(socket);
+      conn.endpoint.waiting.delete(socket);
+    }
     conn.log.info('ssh login', { method: ctx.method, container: current.name });
   }
 
