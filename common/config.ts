@@ -135,10 +135,7 @@ const validator = z.strictObject({
   memory: memory.default('512m'),
   /** Size of the memory challenge; must fit in `memory`. */
   challenge_memory: memory.default('256m'),
-  /** Commit deadline = calibrated time x this factor (+ overhead). */
-  safety_factor: z.number().min(1.05).default(1.45),
   database: z.string().min(1).default('var/validator.db'),
-  calibration: z.string().min(1).default('var/calibration.json'),
   report: z.string().min(1).default('var/report.html'),
   /** Score weights; normalised to sum to 1. */
   weights: z

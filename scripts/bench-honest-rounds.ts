@@ -3,10 +3,10 @@
  *
  * The same honest miner, validated --rounds times in a row on this host, as
  * `npm run validator` does it (real miner process, gRPC over mTLS, SSH,
- * probe over SFTP). Prints every round's compute and memory components and
- * how many commits/walks each needed, then: the compute spread
- * (max − min) / median, and the honest rounds that failed (any finding, or
- * a component below 1 past the deadline). --busy keeps one host core busy
+ * probe over SFTP). Prints every round's proven throughput, compute and
+ * memory components and the commits/walks each needed, then: the compute
+ * spread (max − min) / median, and the honest rounds with any finding.
+ * --busy keeps one host core busy
  * with a background loop meanwhile. Not a test: needs Docker, the base image
  * and the probe (scripts/setup.sh). Stops its loop, miner and containers on
  * SIGINT/SIGTERM too.
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       compute.push(result!.components.compute);
       if (findings.length || result!.error) failed++;
       console.log(
-        `round ${r + 1}: compute ${result!.components.compute.toFixed(3)} (commits ${(ch[0]?.details.commitsMs as number[] | undefined)?.map(Math.round).join('+') ?? '-'} ms) ` +
+        `round ${r + 1}: ${String(ch[0]?.details.throughputGmas ?? '-')} GMA/s, compute ${result!.components.compute.toFixed(3)} (commits ${(ch[0]?.details.allRunsMs as number[] | undefined)?.join('+') ?? '-'} ms, no-op ${String(ch[0]?.details.overheadMs ?? '-')} ms) ` +
           `memory ${result!.components.memory.toFixed(3)} (walks ${(ch[1]?.details.walksMs as number[] | undefined)?.map(Math.round).join('+') ?? '-'} ms) ` +
           `score ${result!.roundScore.toFixed(3)}${findings.length ? ` findings: ${findings.map((f) => f.code).join(', ')}` : ''}`,
       );

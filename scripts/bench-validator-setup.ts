@@ -1,8 +1,7 @@
-/** What the validator benchmarks share: a validator configured against test miners, calibrated, with its store and a plain live view. */
+/** What the validator benchmarks share: a validator configured against test miners, with its store and a plain live view. */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, type Config } from '../common/config.js';
-import { loadOrCalibrate } from '../validator/challenges/calibration.js';
 import type { RoundSettings } from '../validator/miner-round.js';
 import { ScoreStore } from '../validator/scoring/score-store.js';
 import { roundSettings } from '../validator/validation-run.js';
@@ -18,7 +17,7 @@ export interface BenchValidator {
   view: LiveView;
 }
 
-/** `validator` keys override the defaults; the database `<label>.db` and the calibration cache live in `dir`. */
+/** `validator` keys override the defaults; the database `<label>.db` lives in `dir`. */
 export async function benchValidator(pki: TestPki, dir: string, label: string, validator: Record<string, unknown>): Promise<BenchValidator> {
   const client = pki.client('validator', 'bench');
   const config = parseConfig(
@@ -28,16 +27,14 @@ export async function benchValidator(pki: TestPki, dir: string, label: string, v
         cert: client.cert,
         key: client.key,
         database: join(dir, `${label}.db`),
-        calibration: join(dir, 'calibration.json'),
         ...validator,
       },
     },
     'bench',
   );
-  const calibration = await loadOrCalibrate({ probePath: PROBE, cachePath: config.validator.calibration });
   return {
     config,
-    settings: roundSettings(config, calibration, PROBE),
+    settings: roundSettings(config, PROBE),
     store: ScoreStore.open(config.validator.database),
     view: new LiveView(process.stderr, { mode: 'plain' }),
   };

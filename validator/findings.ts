@@ -6,8 +6,10 @@
  */
 
 export type FindingCode =
-  /** The best of k compute commits missed the deadline: a lower compute component, not a zero. */
+  /** Every all-workers compute commit was killed at the published timeout (slower than the minimum core rate): compute 0. */
   | 'compute-too-slow'
+  /** The all-workers run was too slow against the single-worker run in the same container (parallel efficiency below the published minimum): fewer cores than claimed. The component is the proven throughput either way. */
+  | 'fewer-cores'
   /** A compute commit or open did not verify (Merkle root, range, Freivalds, malformed output): compute 0. */
   | 'compute-proof-invalid'
   /** The best of k memory walks missed the deadline: a lower memory component. */
@@ -36,6 +38,7 @@ export interface Finding {
 
 export const FINDING_CODES: readonly FindingCode[] = [
   'compute-too-slow',
+  'fewer-cores',
   'compute-proof-invalid',
   'memory-too-slow',
   'memory-proof-invalid',

@@ -6,7 +6,6 @@ import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from '../common/config.js';
-import { loadOrCalibrate } from './challenges/calibration.js';
 import { LiveView, liveViewMode } from './view/live-view.js';
 import { writeReport } from './view/report.js';
 import { ScoreStore } from './scoring/score-store.js';
@@ -26,20 +25,18 @@ Commands:
              every validator.interval_seconds, until SIGTERM/Ctrl-C
   report     write the HTML report of the stored rounds
   scores     print the current scores and weights
-  calibrate  measure this host's own probe speed (deadlines derive from it)
 
 Options:
   --config FILE   configuration file (default: config/config.yaml)
   --once          run one round and exit (run)
   --json          machine-readable output: JSON lines (run, scores)
   --out FILE      where to write the report (report; default validator.report)
-  --force         measure again even if a calibration is cached (calibrate)
   --help          help for a command: npm run validator -- report --help`,
   run: `Usage: npm run validator -- run [--once] [--json] [--config FILE]
 
 Runs validation rounds: per miner Allocate, SSH login and probe upload, the
-compute and memory challenges (verified on the validator's own clock),
-Release. Shows a live view on a terminal, plain log lines otherwise.
+compute and memory challenges (timed on the validator's own clock, scored
+in absolute units: docs/verification.md), Release. Shows a live view on a terminal, plain log lines otherwise.
 Exits 0 after --once when the round ran (whatever the scores), 1 on an error.`,
   report: `Usage: npm run validator -- report [--out FILE] [--config FILE]
 
@@ -48,25 +45,12 @@ each challenge's CPU and memory series and each miner's score history.`,
   scores: `Usage: npm run validator -- scores [--json] [--config FILE]
 
 Prints every miner's moving-average score, rounds counted and weight.`,
-  calibrate: `Usage: npm run validator -- calibrate [--force] [--config FILE]
-
-Runs the probe on this host to measure its per-core compute rate and memory
-walk time, cached in validator.calibration keyed by this machine.`,
 };
 
 function requireProbe(): void {
   if (!existsSync(PROBE)) throw new Error(`the probe is not built (${PROBE}); run: bash scripts/setup.sh`);
 }
 
-async function calibrate(config: Config, force: boolean, log: (m: string) => void) {
-  requireProbe();
-  log(`calibration of this host: ${config.validator.calibration} (measured once per machine and probe)`);
-  return loadOrCalibrate({
-    probePath: PROBE,
-    cachePath: config.validator.calibration,
-    force,
-  });
-}
 
 async function run(config: Config, once: boolean, json: boolean): Promise<number> {
   const mode = liveViewMode(process.stdout, { json });
@@ -83,8 +67,8 @@ async function run(config: Config, once: boolean, json: boolean): Promise<number
       endpoint = await serveMetrics(metrics.registry, config.metrics.host, config.metrics.validator_port);
       view.note(`metrics: http://${config.metrics.host}:${endpoint.port}/metrics`);
     }
-    const calibration = await calibrate(config, false, (m) => view.note(m));
-    const settings = roundSettings(config, calibration, PROBE);
+    requireProbe();
+    const settings = roundSettings(config, PROBE);
     for (;;) {
       const outcome = await runValidationRound(config, settings, store, view, stop.signal, metrics);
       view.finish(outcome.table);
@@ -132,12 +116,11 @@ async function main(): Promise<number> {
       once: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
-      force: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
   const command = positionals[0] ?? 'run';
-  if (!(command in HELP) || command === 'main') throw new ConfigError(`unknown command "${command}"; one of: run, report, scores, calibrate`);
+  if (!(command in HELP) || command === 'main') throw new ConfigError(`unknown command "${command}"; one of: run, report, scores`);
   if (values.help) {
     console.log(HELP[positionals[0] ? command : 'main']);
     return 0;
@@ -155,11 +138,6 @@ async function main(): Promise<number> {
     case 'scores':
       scores(config, values.json!);
       return 0;
-    case 'calibrate': {
-      const cal = await calibrate(config, values.force!, (m) => console.error(m));
-      console.log(JSON.stringify(cal, null, 2));
-      return 0;
-    }
     default:
       return run(config, values.once!, values.json!);
   }

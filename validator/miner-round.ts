@@ -3,15 +3,13 @@
  * Allocate → SSH login and probe upload → compute (best of k commit/open
  * cycles) → memory (commit, best of k walks) → Release (always, whatever
  * failed). Every figure that counts is the validator's own: its seeds, its
- * clock, its calibration. A lie in the samples zeroes the round.
+ * clock, and published constants; never its own CPU's speed. A lie in the
+ * samples zeroes the round.
  */
-import type { Calibration, DeadlinePolicy } from './challenges/calibration.js';
-import { computeDeadlineMs, computeFullMarksMs, expectedComputeCpuSeconds, memoryOpenDeadlineMs } from './challenges/calibration.js';
 import { runComputeChallenge, type ComputeResult } from './challenges/compute-challenge.js';
-import { planCompute } from './challenges/compute.js';
 import type { ChallengeExecutor, ExecSample } from './challenges/executor.js';
 import { runMemoryChallenge, type MemoryResult } from './challenges/memory-challenge.js';
-import { planMemory } from './challenges/memory.js';
+import { planMemory, walkDeadlineMs } from './challenges/memory.js';
 import { finding, findingsOf, isLie, type Finding } from './findings.js';
 import { MinerClient, type ClientTlsFiles, type MinerAddress } from './miner-client.js';
 import { PROBE_PATH, checkRental, type RentalCheckResult } from './rental-check.js';
@@ -25,8 +23,6 @@ export interface RoundSettings {
   tls: ClientTlsFiles;
   /** The probe binary on the validator's host, uploaded over SFTP. */
   probeBinary: string;
-  calibration: Calibration;
-  deadlines: DeadlinePolicy;
   cpuCount: number;
   memory: string;
   memoryBytes: number;
@@ -82,20 +78,31 @@ class RoundProgress {
 }
 
 function computeRecord(c: ComputeResult, samples: SampleRecord[]): ChallengeRecord {
+  const r = c.rates;
+  const gmas = (x: number): number => Math.round(x / 1e7) / 100;
+  const proofs = c.runs.filter((x) => x.kind !== 'noop');
   return {
     kind: 'compute',
     step: 'commit',
     passed: c.passed,
-    elapsedMs: c.commitMs,
-    deadlineMs: c.deadlineMs,
+    elapsedMs: r?.allMs ?? 0,
     findings: [...c.findings, ...c.metrics.findings],
     details: {
       n: c.plan.n,
+      factors: c.plan.factors,
       workers: c.plan.workers,
-      fullMarksMs: c.fullMarksMs,
-      commitsMs: c.attempts.map((a) => a.commitMs),
-      openMs: c.openMs,
-      verifyCpuMs: c.verifyCpuMs,
+      ...(r && {
+        throughputGmas: gmas(r.throughput),
+        perCoreGmas: gmas(r.perCoreRate),
+        coreEquivalents: Math.round(r.coreEquivalents * 100) / 100,
+        efficiency: r.efficiency === undefined ? undefined : Math.round(r.efficiency * 1000) / 1000,
+        overheadMs: Math.round(r.overheadMs),
+      }),
+      allRunsMs: c.runs.filter((x) => x.kind === 'all').map((x) => Math.round(x.commitMs)),
+      singleRunsMs: c.runs.filter((x) => x.kind === 'single').map((x) => Math.round(x.commitMs)),
+      noopRunsMs: c.runs.filter((x) => x.kind === 'noop').map((x) => Math.round(x.commitMs)),
+      verifyCpuMs: Math.round(proofs.reduce((t, x) => t + x.verifyCpuMs, 0)),
+      ingressBytes: proofs.reduce((t, x) => t + x.ingressBytes, 0),
       component: c.component,
     },
     samples,
@@ -123,25 +130,16 @@ function memoryRecord(m: MemoryResult, samples: SampleRecord[]): ChallengeRecord
   };
 }
 
-async function proveCompute(exec: ChallengeExecutor, s: RoundSettings): Promise<ComputeResult> {
-  const cal = s.calibration;
-  const shape = planCompute(s.cpuCount);
-  return runComputeChallenge(exec, {
-    probePath: PROBE_PATH,
-    claimedCores: s.cpuCount,
-    deadlineMs: computeDeadlineMs(cal, shape, s.deadlines),
-    fullMarksMs: computeFullMarksMs(cal, shape, s.deadlines),
-    expectedCpuSeconds: expectedComputeCpuSeconds(cal, shape),
-    memoryLimitBytes: s.memoryBytes,
-    attempts: s.attempts,
-  });
+function proveCompute(exec: ChallengeExecutor, s: RoundSettings): Promise<ComputeResult> {
+  return runComputeChallenge(exec, { probePath: PROBE_PATH, claimedCores: s.cpuCount, memoryLimitBytes: s.memoryBytes, attempts: s.attempts });
 }
 
-async function proveMemory(exec: ChallengeExecutor, s: RoundSettings): Promise<MemoryResult> {
+/** The walk deadline is the published step bound plus the no-op overhead the compute challenge measured in this container. */
+function proveMemory(exec: ChallengeExecutor, s: RoundSettings, overheadMs: number): Promise<MemoryResult> {
   return runMemoryChallenge(exec, {
     probePath: PROBE_PATH,
     sizeBytes: s.challengeMemoryBytes,
-    openDeadlineMs: memoryOpenDeadlineMs(s.calibration, planMemory(s.challengeMemoryBytes), s.deadlines),
+    openDeadlineMs: walkDeadlineMs(planMemory(s.challengeMemoryBytes), overheadMs),
     claimedCores: s.cpuCount,
     memoryLimitBytes: s.memoryBytes,
     attempts: s.attempts,
@@ -195,7 +193,7 @@ export async function runMinerRound(target: MinerAddress, settings: RoundSetting
     challenges.push(computeRecord(compute, progress.takeSamples()));
     components.compute = compute.component;
 
-    const memory = await proveMemory(exec, settings);
+    const memory = await proveMemory(exec, settings, compute.rates?.overheadMs ?? 0);
     challenges.push(memoryRecord(memory, progress.takeSamples()));
     components.memory = memory.component;
     components.metrics = checksComponent([compute.metrics.status === 'ok', memory.metrics.status === 'ok']);

@@ -4,7 +4,6 @@
  */
 import type { Config } from '../common/config.js';
 import { parseMemory } from '../common/units.js';
-import { DEFAULT_DEADLINES, type Calibration } from './challenges/calibration.js';
 import type { LiveView, ScoreRow } from './view/live-view.js';
 import { runMinerRound, type RoundSettings } from './miner-round.js';
 import type { MinerRoundResult } from './round-types.js';
@@ -18,13 +17,11 @@ export interface RoundOutcome {
   table: ScoreRow[];
 }
 
-export function roundSettings(config: Config, calibration: Calibration, probeBinary: string): RoundSettings {
+export function roundSettings(config: Config, probeBinary: string): RoundSettings {
   const v = config.validator;
   return {
     tls: { caCert: v.ca_cert, cert: v.cert, key: v.key },
     probeBinary,
-    calibration,
-    deadlines: { ...DEFAULT_DEADLINES, computeSafetyFactor: v.safety_factor },
     cpuCount: v.cpu_count,
     memory: v.memory,
     memoryBytes: parseMemory(v.memory, 'validator.memory'),

@@ -25,7 +25,7 @@ export const MIN_N = 64;
 export const MAX_N = 8192;
 export const N_MULTIPLE = 32;
 export const MIN_FACTORS = 2;
-export const MAX_FACTORS = 4;
+export const MAX_FACTORS = 64;
 /** Largest prime below 2^24. */
 export const DEFAULT_MODULUS = 16777213;
 /** Products summed (per accumulator) before a reduction: 32·(2^24−1)·(p−1) + 2p < 2^53. */
@@ -218,15 +218,16 @@ export function chainProductMod(seed: Uint8Array, worker: number, factors: numbe
 }
 
 /**
- * M_0·(M_1·(…(M_{f−1}·v))) mod p: the verifier's side of Freivalds, f
- * generated mat-vecs (the Wasm SIMD kernel when available, else plain code).
+ * M_lowest·(…(M_{f−1}·v)) mod p: the verifier's side of Freivalds, generated
+ * mat-vecs (the Wasm SIMD kernel when available, else plain code). lowest = 1
+ * leaves M_0 out: the row checks apply its rows one at a time.
  */
-export function chainMatVec(seed: Uint8Array, worker: number, factors: number, n: number, v: Float64Array, p: number, useWasm = true): Float64Array {
+export function chainMatVec(seed: Uint8Array, worker: number, factors: number, n: number, v: Float64Array, p: number, useWasm = true, lowest = 0): Float64Array {
   checkVector(v, n);
   const k = useWasm && n % 4 === 0 ? matVecKernels() : null;
   if (!k) {
     let y = v;
-    for (let m = factors - 1; m >= 0; m--) y = seededMatVec(matrixKey(seed, worker, m), n, y, p);
+    for (let m = factors - 1; m >= lowest; m--) y = seededMatVec(matrixKey(seed, worker, m), n, y, p);
     return y;
   }
   // [column keys: 4n][vector: 8n][vector: 8n] at the bottom of the kernels' memory.
@@ -236,7 +237,7 @@ export function chainMatVec(seed: Uint8Array, worker: number, factors: number, n
   let src = 4 * n;
   let dst = 12 * n;
   f64.set(v, src / 8);
-  for (let m = factors - 1; m >= 0; m--) {
+  for (let m = factors - 1; m >= lowest; m--) {
     const key = matrixKey(seed, worker, m);
     i32.set(colKeys(key, n), 0);
     k.genMatVec(n, 0, src, dst, key[0]!, key[1]!, p, 1 / p);

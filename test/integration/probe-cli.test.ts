@@ -27,7 +27,9 @@ describe('probe CLI', function () {
     ['composite modulus', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '1', '--modulus', '65536', '--factors', '2'], /not prime/],
     ['modulus too large', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '1', '--modulus', '16777259', '--factors', '2'], /out of range/],
     ['missing factors', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '1', '--modulus', '65537'], /missing required option --factors/],
-    ['too many factors', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '1', '--modulus', '65537', '--factors', '5'], /--factors: 5 is out of range/],
+    ['too many factors', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '1', '--modulus', '65537', '--factors', '65'], /--factors: 65 is out of range/],
+    ['open without rows', ['cpu', 'open', '--seed', SEED], /give --rows/],
+    ['too many rows', ['cpu', 'open', '--seed', SEED, '--rows', Array.from({ length: 257 }, (_, i) => i).join(',')], /--rows: more than 256 entries/],
     ['zero workers', ['cpu', 'commit', '--seed', SEED, '--n', '64', '--workers', '0', '--modulus', '65537', '--factors', '2'], /out of range/],
     ['negative number', ['cpu', 'commit', '--seed', SEED, '--n', '-64', '--workers', '1', '--modulus', '65537', '--factors', '2'], /not a decimal integer/],
     ['unknown option', ['cpu', 'open', '--seed', SEED, '--verbose', '1'], /unknown option --verbose/],
@@ -45,7 +47,7 @@ describe('probe CLI', function () {
     });
 
   it('reports a missing state as a JSON error line and exit 1', () => {
-    const r = run('cpu', 'open', '--seed', SEED, '--state', state);
+    const r = run('cpu', 'open', '--seed', SEED, '--rows', '0', '--state', state);
     expect(r.status).to.equal(1);
     expect(JSON.parse(r.stdout.trim())).to.include({ type: 'error' });
   });
@@ -55,7 +57,12 @@ describe('probe CLI', function () {
     expect(c.status).to.equal(0);
     const recs = c.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(recs.map((r) => r.type)).to.deep.equal(['cpu-commit', 'cpu-commit', 'cpu-commit-done', 'rusage']);
-    expect(run('cpu', 'open', '--seed', SEED, '--state', state).status).to.equal(0);
+    const rowOutOfRange = run('cpu', 'open', '--seed', SEED, '--rows', '0,128', '--state', state);
+    expect(rowOutOfRange.status).to.equal(2);
+    expect(rowOutOfRange.stderr).to.match(/--rows: 128 is out of range \[0, 128\)/);
+    const o = run('cpu', 'open', '--seed', SEED, '--rows', '0,127', '--state', state);
+    expect(o.status).to.equal(0);
+    expect(o.stdout.trim().split('\n').map((l) => JSON.parse(l).type)).to.deep.equal(['cpu-row', 'cpu-row', 'cpu-open-done', 'rusage']);
     expect(run('mem', 'commit', '--seed', SEED, '--size', String(1 << 20), '--state', state).status).to.equal(0);
     expect(run('mem', 'open', '--seed', SEED, '--nonce', SEED, '--steps', '128', '--state', state).status).to.equal(0);
     const p = run('mem', 'prove', '--seed', SEED, '--segments', '0,1', '--blocks', '0,5', '--state', state);

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chacha20Stream } from '../../common/challenge/chacha.js';
-import { merkleLeaf, merkleRoot, sha256 } from '../../common/challenge/hash.js';
+import { merkleLeaf, merkleRoot, merkleRootFromPath, sha256 } from '../../common/challenge/hash.js';
 import { chainProductMod, encodeU24, seededMatrix } from '../../common/challenge/matrix.js';
 import { MEM_BLOCK, fillBlocks, walkBlockIndex, walkInit, walkStep, wordBytes } from '../../common/challenge/memfill.js';
 import { buildProbe, probePath } from '../fixtures/probe-executors.js';
@@ -74,8 +74,17 @@ describe('golden vectors: C probe and TypeScript verifier agree', function () {
         expect(hex(merkleRoot(leaves)), `TS worker ${w}, ${v.factors} factors`).to.equal(v.roots[w]);
       }
       const recs = probe('cpu', 'commit', '--seed', v.seed, '--n', String(v.n), '--workers', String(v.workers), '--modulus', String(v.modulus), '--factors', String(v.factors), '--state', state);
-      probe('cpu', 'open', '--seed', v.seed, '--state', state);
       expect(recs.filter((r) => r.type === 'cpu-commit').map((r) => r.root), `probe, ${v.factors} factors`).to.deep.equal(v.roots);
+      // The opened rows are the TypeScript product's rows, and their paths lead to the committed roots.
+      const last = v.workers * v.n - 1;
+      for (const row of probe('cpu', 'open', '--seed', v.seed, '--rows', `0,${last}`, '--state', state).filter((r) => r.type === 'cpu-row')) {
+        const w = Math.floor(Number(row.index) / v.n), i = Number(row.index) % v.n;
+        const bytes = encodeU24(chainProductMod(seed, w, v.factors, v.n, v.modulus).subarray(i * v.n, (i + 1) * v.n));
+        expect(row.c, `row ${row.index}`).to.equal(bytes.toString('base64'));
+        const path = Buffer.from(String(row.path), 'base64');
+        const siblings = Array.from({ length: path.length / 32 }, (_, k) => path.subarray(32 * k, 32 * k + 32));
+        expect(hex(merkleRootFromPath(merkleLeaf(bytes), i, v.n, siblings))).to.equal(v.roots[w]);
+      }
     }
   });
 

@@ -11,11 +11,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../common/config.js';
-import { loadOrCalibrate } from '../../validator/challenges/calibration.js';
 import { allFindings, type MinerRoundResult } from '../../validator/round-types.js';
 import { runMinerRound, type RoundSettings } from '../../validator/miner-round.js';
 import { roundSettings } from '../../validator/validation-run.js';
-import { buildProbe, probePath, waitForQuietHost } from '../fixtures/probe-executors.js';
+import { buildProbe, probePath } from '../fixtures/probe-executors.js';
 import { removeResources, requireDocker } from '../support/docker.js';
 import { startMiner, type MinerProcess } from '../support/miner-process.js';
 
@@ -41,14 +40,11 @@ describe('cheating provers through a real miner, one lie at a time', function ()
           memory: '512m',
           challenge_memory: '128m',
           database: join(dir, 'validator.db'),
-          calibration: join(dir, 'calibration.json'),
         },
       },
       'test',
     );
-    await waitForQuietHost();
-    const calibration = await loadOrCalibrate({ probePath: probePath(), cachePath: config.validator.calibration });
-    settings = roundSettings(config, calibration, probePath());
+    settings = roundSettings(config, probePath());
   });
 
   after(async () => {
@@ -65,16 +61,10 @@ describe('cheating provers through a real miner, one lie at a time', function ()
     expect(r.error).to.equal(undefined);
     expect(r.components.compute).to.equal(0);
     expect(codes(r)).to.include('compute-proof-invalid');
-    expect(allFindings(r).find((f) => f.code === 'compute-proof-invalid')!.message).to.match(/Freivalds check failed/);
+    expect(allFindings(r).find((f) => f.code === 'compute-proof-invalid')!.message).to.match(/row \d+ of C is not row \d+ of M0·M1·…·M40 mod 16777213 \(Freivalds\)/);
     expect(r.components.memory, 'its memory proof is honest').to.equal(1);
     expect(r.components.rental).to.equal(1);
     expect(r.lie).to.equal(undefined);
-  });
-
-  it('a prover that changed one entry of C: compute 0 (bad proof)', async () => {
-    const r = await round('probe-cheat-one-entry');
-    expect(r.components.compute).to.equal(0);
-    expect(codes(r)).to.include('compute-proof-invalid');
   });
 
   it('a prover keeping every other memory block: every walk too slow, memory graded near 0, compute untouched', async () => {
@@ -84,6 +74,7 @@ describe('cheating provers through a real miner, one lie at a time', function ()
     expect(codes(r)).to.not.include('memory-proof-invalid');
     expect(memory.details.walksMs as number[]).to.have.length(3);
     expect(r.components.memory).to.be.below(0.6);
-    expect(r.components.compute).to.be.above(0.8);
+    expect(codes(r).filter((c) => c.startsWith('compute'))).to.deep.equal([]);
+    expect(r.components.compute).to.be.above(0.3);
   });
 });

@@ -1,26 +1,16 @@
 import { expect } from 'chai';
 import { MIB } from '../../common/challenge/memfill.js';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadOrCalibrate, memoryOpenDeadlineMs } from '../../validator/challenges/calibration.js';
-import { DEFAULT_MEMORY, verifyBlock, verifySegment, planMemory } from '../../validator/challenges/memory.js';
+import { DEFAULT_MEMORY, verifyBlock, verifySegment, planMemory, walkDeadlineMs } from '../../validator/challenges/memory.js';
 import { runMemoryChallenge } from '../../validator/challenges/memory-challenge.js';
-import { buildProbe, localExecutor, probePath, waitForQuietHost } from '../fixtures/probe-executors.js';
+import { buildProbe, localExecutor, probePath } from '../fixtures/probe-executors.js';
 
 const CHEAT_RUNS = Number(process.env.POLARISE_CHEAT_RUNS ?? 4);
-const CACHE = process.env.POLARISE_CALIBRATION_CACHE ?? join(tmpdir(), 'polarise-calibration.json');
 
 describe('verifier: memory challenge (local prover)', function () {
   this.timeout(240_000);
-  /** The production open deadline: this host's own calibration and the default policy. */
-  let openDeadlineMs = 0;
-  before(async () => {
-    buildProbe();
-    // The calibration is the base of the deadlines: taken under another tenant's load it widens them.
-    await waitForQuietHost();
-    const cal = await loadOrCalibrate({ probePath: probePath(), cachePath: CACHE });
-    openDeadlineMs = memoryOpenDeadlineMs(cal, { steps: DEFAULT_MEMORY.steps });
-  });
+  /** The production walk deadline: the published step bound (a local call has no overhead worth subtracting). */
+  const openDeadlineMs = walkDeadlineMs(DEFAULT_MEMORY, 0);
+  before(() => buildProbe());
   const run = (variant: string, mib: number) =>
     runMemoryChallenge(localExecutor, { probePath: probePath(variant), sizeBytes: mib * MIB, openDeadlineMs });
 

@@ -10,7 +10,7 @@ const run = promisify(execFile);
 
 /**
  * Writes `dir`/config.yaml for a validator certificate of `pki`, with its
- * database, calibration cache and report in `dir`; `validator` keys override.
+ * database and report in `dir`; `validator` keys override.
  */
 export function writeValidatorConfig(dir: string, pki: TestPki, miners: { name: string; address: string }[], validator: Record<string, unknown>): string {
   const client = pki.client('validator', 'v1');
@@ -26,7 +26,6 @@ export function writeValidatorConfig(dir: string, pki: TestPki, miners: { name: 
         concurrency: 1,
         memory: '512m',
         database: join(dir, 'validator.db'),
-        calibration: join(dir, 'calibration.json'),
         report: join(dir, 'report.html'),
         ...validator,
       },

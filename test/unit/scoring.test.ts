@@ -1,14 +1,12 @@
 import { expect } from 'chai';
 import {
   deadlineComponent,
-  rateComponent,
   checksComponent,
   clampUnit,
   normaliseComponentWeights,
   normaliseWeights,
   roundScore,
   updateEma,
-  verifiedRatio,
   zeroComponents,
 } from '../../validator/scoring/scoring.js';
 
@@ -16,15 +14,6 @@ const weights = { compute: 0.4, memory: 0.3, rental: 0.15, metrics: 0.15 };
 
 describe('scoring', () => {
   describe('components', () => {
-    it('verified ratio is measured / expected, capped at 1, 0 when nothing is expected', () => {
-      expect(verifiedRatio(50, 100)).to.equal(0.5);
-      expect(verifiedRatio(250, 100)).to.equal(1);
-      expect(verifiedRatio(-3, 100)).to.equal(0);
-      expect(verifiedRatio(10, 0)).to.equal(0);
-      expect(verifiedRatio(Number.NaN, 100)).to.equal(0);
-      expect(verifiedRatio(Number.POSITIVE_INFINITY, 100)).to.equal(0);
-    });
-
     it('checks component is the share of checks that held', () => {
       expect(checksComponent([true, false, true, true])).to.equal(0.75);
       expect(checksComponent([])).to.equal(0);
@@ -93,14 +82,6 @@ describe('scoring', () => {
   });
 
   describe('graded timed proofs (no cliff)', () => {
-    it('rateComponent: full marks within the bar, then the speed ratio; 0 when nothing finished', () => {
-      expect(rateComponent(1200, 900)).to.equal(1);
-      expect(rateComponent(1200, 1200)).to.equal(1);
-      expect(rateComponent(1200, 2400)).to.equal(0.5);
-      expect(rateComponent(1200, Infinity)).to.equal(0);
-      expect(rateComponent(1200, 0)).to.equal(0);
-    });
-
     it('deadlineComponent: 1 within the deadline, linear to 0 at 1.25 × the deadline', () => {
       expect(deadlineComponent(400, 1000)).to.equal(1);
       expect(deadlineComponent(1000, 1000)).to.equal(1);

@@ -1,53 +1,72 @@
 /**
- * The compute verifier's own checks, without the probe: Freivalds' test and
- * the Merkle commitment on matrices made here, the Wasm SIMD kernels against
- * the plain ones, and malformed probe output turned into findings. The
- * challenge run end to end with the local probe:
+ * The compute verifier's own checks, without the probe: opened rows of
+ * products made here (Freivalds per row, Merkle paths, range), the Wasm SIMD
+ * kernels against the plain ones, and malformed probe output turned into
+ * findings. The challenge run end to end with the local probe:
  * test/integration/verifier-compute-local-prover.test.ts.
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { merkleLeaf, merkleRoot } from '../../common/challenge/hash.js';
-import {
-  chainMatVec,
-  chainProductMod,
-  encodeU24,
-  matVecMod,
-  matrixKey,
-  seededMatVec,
-  seededMatrix,
-  u24RowDot,
-} from '../../common/challenge/matrix.js';
+import { chainMatVec, chainProductMod, matVecMod, matrixKey, seededMatVec, seededMatrix } from '../../common/challenge/matrix.js';
 import { matVecKernels } from '../../common/challenge/matvec-wasm.js';
-import { parseComputeCommit, planCompute, verifyComputeOpen, verifyWorker } from '../../validator/challenges/compute.js';
+import { parseComputeCommit, pickRows, planCompute, verifyComputeOpen, type ComputePlan } from '../../validator/challenges/compute.js';
 import type { ExecOutcome } from '../../validator/challenges/executor.js';
+import { openLines, rootOf } from '../support/compute-open.js';
 
 const outcome = (stdout: string, extra: Partial<ExecOutcome> = {}): ExecOutcome => ({
   exitCode: 0, stdout, stderr: '', samples: [], elapsedMs: 10, timedOut: false, ...extra,
 });
 
-const encode = (c: Uint32Array, _n: number): Buffer => encodeU24(c);
-const rowsRoot = (enc: Buffer, n: number): Buffer =>
-  merkleRoot(Array.from({ length: n }, (_, i) => merkleLeaf(enc.subarray(3 * n * i, 3 * n * (i + 1)))));
+/** Each worker's honest product C_w of a plan. */
+const products = (plan: ComputePlan): Uint32Array[] =>
+  Array.from({ length: plan.workers }, (_, w) => chainProductMod(Buffer.from(plan.seed, 'hex'), w, plan.factors, plan.n, plan.modulus));
+
+const verify = (plan: ComputePlan, cs: Uint32Array[], rows: number[], useWasm = true, tamper?: (index: number, row: Buffer) => void) =>
+  verifyComputeOpen(plan, cs.map((c) => rootOf(c, plan.n)), rows, outcome(openLines(cs, plan.n, rows, tamper)), useWasm);
 
 describe('verifier: compute challenge (proof checks and parsing)', () => {
-  it('Freivalds alone rejects half-garbage and one-entry C in 2000 of 2000 fresh vectors', () => {
-    const plan = { ...planCompute(1, { n: 64 }), freivaldsRounds: 1 };
-    const seed = Buffer.from(plan.seed, 'hex');
-    const good = chainProductMod(seed, 0, plan.factors, 64, plan.modulus);
-    expect(verifyWorker(plan, 0, rowsRoot(encode(good, 64), 64), encode(good, 64))).to.deep.equal([]);
-    expect(verifyWorker(plan, 0, rowsRoot(encode(good, 64), 64), encode(good, 64), false)).to.deep.equal([]);
-    const half = Uint32Array.from(good);
-    for (let x = 32 * 64; x < 64 * 64; x++) half[x] = (x * 7919) % plan.modulus;
-    const one = Uint32Array.from(good);
-    one[17] = (one[17]! + 1) % plan.modulus;
-    for (const bad of [half, one]) {
-      const enc = encode(bad, 64);
-      const root = rowsRoot(enc, 64);
-      let caught = 0;
-      for (let t = 0; t < 1000; t++) if (verifyWorker(plan, 0, root, enc, t % 2 === 0).length) caught++;
-      expect(caught).to.equal(1000);
+  it('accepts the honest rows of a 5-matrix chain on 2 workers, with both kernels', () => {
+    const plan = planCompute(2, { n: 64, factors: 5 });
+    const cs = products(plan);
+    const rows = pickRows(plan);
+    expect(rows).to.have.length(plan.rowsOpened);
+    for (const wasm of [true, false]) {
+      const v = verify(plan, cs, rows, wasm);
+      expect(v.findings).to.deep.equal([]);
+      expect(v.passed).to.equal(true);
+      expect(v.rowsVerified).to.equal(rows.length);
     }
+  });
+
+  it('Freivalds per row rejects a wrong row whenever it is opened: one entry off, 1000 of 1000 fresh vectors', () => {
+    const plan = planCompute(1, { n: 64, factors: 3 });
+    const cs = products(plan);
+    cs[0]![17 * 64 + 5] = (cs[0]![17 * 64 + 5]! + 1) % plan.modulus;
+    let caught = 0;
+    for (let t = 0; t < 1000; t++) if (verify(plan, cs, [3, 17, 40], t % 2 === 0).findings.some((f) => /row 17 of C is not row 17 of M0·M1·M2 .*Freivalds/.test(f))) caught++;
+    expect(caught).to.equal(1000);
+    expect(verify(plan, cs, [3, 40]).passed, 'a wrong row that is not opened is not seen: the bound is over rows opened').to.equal(true);
+  });
+
+  it('a prover that skipped half the rows is caught by 49 opened rows (200 of 200 draws)', () => {
+    const plan = planCompute(2, { n: 64, factors: 2 });
+    const cs = products(plan);
+    for (const c of cs) for (let x = 32 * 64; x < 64 * 64; x++) c[x] = (x * 7919) % plan.modulus;
+    let caught = 0;
+    for (let t = 0; t < 200; t++) if (!verify(plan, cs, pickRows(plan)).passed) caught++;
+    expect(caught).to.equal(200);
+  });
+
+  it('rejects a row that does not match its root, unreduced entries, missing and unasked rows', () => {
+    const plan = planCompute(1, { n: 64, factors: 2 });
+    const cs = products(plan);
+    expect(verify(plan, cs, [9], true, (_, row) => void (row[5] = row[5]! ^ 1)).findings.join()).to.match(/row 9 does not match the committed Merkle root/);
+    const big = products(plan);
+    big[0]![9 * 64 + 5] = 0xffffff;
+    expect(verify(plan, big, [9]).findings.join()).to.match(/C\[9\]\[5\] = 16777215 is not reduced/);
+    const roots = cs.map((c) => rootOf(c, 64));
+    expect(verifyComputeOpen(plan, roots, [4, 9], outcome(openLines(cs, 64, [9]))).findings.join()).to.match(/row 4 was not opened/);
+    expect(verifyComputeOpen(plan, roots, [9], outcome(openLines(cs, 64, [9, 10]))).findings.join()).to.match(/row 10 was not asked for/);
   });
 
   it('the Wasm SIMD kernels equal the plain TypeScript ones (and both equal the naive product)', () => {
@@ -64,31 +83,6 @@ describe('verifier: compute challenge (proof checks and parsing)', () => {
         const m = seededMatrix(seed, 2, 1, n);
         expect(Array.from(seededMatVec(matrixKey(seed, 2, 1), n, x, p)), `seeded mat-vec n=${n}`).to.deep.equal(Array.from(matVecMod(m, x, n, p)));
       }
-    }
-    // C·r on rows of extreme values (all p − 1), through the verifier's two paths.
-    const n = 128;
-    const c = new Uint32Array(n * n).fill(p - 1);
-    const plan = { ...planCompute(1, { n }), factors: 2 };
-    const enc = encode(c, n);
-    const words = new Int32Array(enc.buffer.slice(enc.byteOffset, enc.byteOffset + 3 * n));
-    const r = new Float64Array(n).fill(p - 1);
-    expect(u24RowDot(words, n, r, p)).to.equal(Number((BigInt(p - 1) * BigInt(p - 1) * BigInt(n)) % BigInt(p)));
-    const both = [true, false].map((w) => verifyWorker(plan, 0, rowsRoot(enc, n), enc, w).join());
-    expect(both[0]).to.match(/Freivalds check failed/);
-    expect(both[1]).to.equal(both[0]);
-  });
-
-  it('rejects a revealed C that does not match the commitment, and unreduced entries (both kernels)', () => {
-    const plan = planCompute(1, { n: 64 });
-    const seed = Buffer.from(plan.seed, 'hex');
-    const good = encode(chainProductMod(seed, 0, plan.factors, 64, plan.modulus), 64);
-    const other = Buffer.from(good);
-    other[5] = other[5]! ^ 1;
-    const big = Buffer.from(good);
-    big.writeUIntLE(0xffffff, 3 * (9 * 64 + 5), 3);
-    for (const wasm of [true, false]) {
-      expect(verifyWorker(plan, 0, rowsRoot(good, 64), other, wasm).join()).to.match(/does not match the committed Merkle root/);
-      expect(verifyWorker(plan, 0, rowsRoot(big, 64), big, wasm).join()).to.match(/C\[9\]\[5\] = 16777215 is not reduced/);
     }
   });
 
@@ -112,21 +106,19 @@ describe('verifier: compute challenge (proof checks and parsing)', () => {
     });
 
     const roots = [randomBytes(32), randomBytes(32)];
+    const row = (fields: Record<string, unknown>): string => JSON.stringify({ type: 'cpu-row', index: 3, worker: 0, row: 3, c: Buffer.alloc(192).toString('base64'), path: Buffer.alloc(192).toString('base64'), ...fields });
     const opens: [string, string, RegExp][] = [
-      ['wrong n', '{"type":"cpu-open","worker":0,"n":32,"encoding":"u24le-base64","c":""}', /n must be an integer in \[64, 64\]/],
-      ['bad base64', '{"type":"cpu-open","worker":0,"n":64,"encoding":"u24le-base64","c":"@@@@"}', /not canonical base64|holds/],
-      ['short C', `{"type":"cpu-open","worker":0,"n":64,"encoding":"u24le-base64","c":"${Buffer.alloc(30).toString('base64')}"}`, /holds 30 bytes, expected 12288/],
-      ['unknown encoding', '{"type":"cpu-open","worker":0,"n":64,"encoding":"zip","c":""}', /unknown encoding/],
-      ['foreign character in C', `{"type":"cpu-open","worker":0,"n":64,"encoding":"u24le-base64","c":"${'A'.repeat(100)}*${'A'.repeat(16383 - 100)}"}`, /row 0 of C is not canonical base64/],
-      ['escape in C', `{"type":"cpu-open","worker":0,"n":64,"encoding":"u24le-base64","c":"${'A'.repeat(300)}\\u0041${'A'.repeat(16384 - 306)}"}`, /row 1 of C is not canonical base64/],
-      ['padding inside C', `{"type":"cpu-open","worker":0,"n":64,"encoding":"u24le-base64","c":"${'A'.repeat(254)}==${'A'.repeat(16128)}"}`, /row 0 of C is not canonical base64/],
-      ['truncated line', `{"type":"cpu-open","worker":0,"n":64,"encoding":"u24le-base64","c":"${'A'.repeat(16384)}`, /not JSON/],
-      ['header not JSON', `{"type":"cpu-open","worker":0,"n":64,"encoding":u24,"c":"${'A'.repeat(16384)}"}`, /not JSON/],
-      ['nothing', '', /worker 0 revealed nothing/],
+      ['index out of range', row({ index: 128 }), /index must be an integer in \[0, 127\]/],
+      ['bad base64', row({ c: '@@@@' }), /c is not canonical base64 of 192 bytes/],
+      ['short row', row({ c: Buffer.alloc(30).toString('base64') }), /c is not canonical base64 of 192 bytes/],
+      ['whitespace inside base64', row({ c: `${'A'.repeat(128)} ${'A'.repeat(127)}` }), /c is not canonical base64/],
+      ['short path', row({ path: Buffer.alloc(32).toString('base64') }), /path is not canonical base64 of 192 bytes/],
+      ['truncated line', row({}).slice(0, 100), /not JSON/],
+      ['nothing', '', /row 3 was not opened/],
     ];
     for (const [name, stdout, re] of opens)
       it(`open: ${name}`, () => {
-        const v = verifyComputeOpen(plan, roots, outcome(stdout));
+        const v = verifyComputeOpen(plan, roots, [3], outcome(stdout));
         expect(v.passed).to.equal(false);
         expect(v.findings.join('\n')).to.match(re);
       });

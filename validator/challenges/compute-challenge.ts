@@ -1,191 +1,211 @@
 /**
- * The compute challenge as a round runs it: up to k commit/open cycles, each
- * with a fresh seed, deciding on the fastest (docs/verification.md, "Noise
- * only adds time"). Every cycle's proof must verify: one bad proof is a
- * lie and zeroes the component. A slow commit is a retest, and only the best
- * of k counts; past the deadline it is a finding and a lower component,
- * never a zero on its own.
+ * The compute challenge as a round runs it (docs/verification.md, "Compute
+ * challenge"): each attempt runs a no-op, the all-workers proof and (for
+ * more than one claimed core) the single-worker proof, in random order, each
+ * proof with a fresh seed and its own opened rows. The fastest verified runs
+ * give the throughput in the unit of compute and the parallel efficiency.
+ * Every proof must verify: one bad proof zeroes the component.
  */
+import { randomInt } from 'node:crypto';
 import { finding, findingsOf, type Finding } from '../findings.js';
-import { rateComponent } from '../scoring/scoring.js';
-import { computeCommitArgv, computeOpenArgv, parseComputeCommit, planCompute, verifyComputeOpen, type ComputeParams, type ComputePlan } from './compute.js';
-import { EXTRA_RETESTS, STEAL_RETEST_PERCENT, meanStealPercent, type ChallengeExecutor, type ExecOutcome } from './executor.js';
+import { computeCommitArgv, computeOpenArgv, parseComputeCommit, pickRows, planCompute, verifyComputeOpen, workPerWorker, type ComputeParams, type ComputePlan } from './compute.js';
+import { CORE_EFFICIENCY_MIN, MIN_CORE_RATE, computeRates, formatRate, settled, type ComputeRates } from './compute-rates.js';
+import { EXTRA_RETESTS, STEAL_RETEST_PERCENT, meanStealPercent, type ChallengeExecutor, type ExecOutcome, type ExecSample } from './executor.js';
 import { checkComputeSamples, type MetricsCheck } from './metrics-check.js';
 import { parseProbeOutput, proverCpuMs } from './probe-output.js';
 
 export interface ComputeChallengeOptions {
   probePath: string;
   claimedCores: number;
-  /** A commit slower than this is a finding (calibration.ts), never derived from the miner. */
-  deadlineMs: number;
-  /** A commit at or under this time earns the full component; slower ones earn fullMarksMs / time. */
-  fullMarksMs: number;
-  /** CPU seconds the work needs (calibration.ts: expectedComputeCpuSeconds). */
-  expectedCpuSeconds: number;
-  /** Commit/open cycles (up to EXTRA_RETESTS more when the host reported steal); stops at the first commit within fullMarksMs. */
+  /** Attempts at most (more when the host reported steal); stops once the two fastest runs of each kind agree. */
   attempts?: number;
   /** The memory the validator allocated: samples above it are a lie. */
   memoryLimitBytes?: number;
   params?: Partial<ComputeParams>;
   stateDir?: string;
-  /** The open phase moves 4·n² bytes per worker; its own generous timeout. */
-  openTimeoutMs?: number;
 }
 
 export const DEFAULT_COMPUTE_ATTEMPTS = 3;
 
-export interface ComputeAttempt {
+export type RunKind = 'all' | 'single' | 'noop';
+
+export interface ComputeRun {
+  kind: RunKind;
+  workers: number;
+  /** The commit (or the no-op) on the validator's clock. */
   commitMs: number;
+  timedOut: boolean;
   /** Mean host steal the miner reported during the commit (a reason to retest, never to pass). */
   stealPercent: number;
   openMs: number;
   verifyCpuMs: number;
-  verifiedWorkers: number;
-  /** The probe's own CPU for the commit and the open phase (its rusage lines; benchmarks only, never trusted). */
+  rowsVerified: number;
+  /** Bytes of the open call's output. */
+  ingressBytes: number;
+  /** The probe's own rusage for commit and open (benchmarks only, never trusted). */
   proverCpuMs?: number;
   openProverCpuMs?: number;
-  metrics: MetricsCheck;
+  samples: ExecSample[];
 }
 
 export interface ComputeResult {
-  /** Every proof verified and the best commit met the deadline. */
+  /** Every proof verified, an all-workers run finished and the cores check held. */
   passed: boolean;
-  /** Every proof verified (the miner did the work it committed to). */
   proofValid: boolean;
-  /** The compute component: 0 on a bad proof, else min(1, fullMarksMs / best commit). */
+  /** 0 on a bad proof or no finished run, else min(1, proven core-equivalents / claimed cores). */
   component: number;
+  rates?: ComputeRates;
   findings: Finding[];
+  /** The all-workers plan's shape (n, factors, workers). */
   plan: ComputePlan;
-  attempts: ComputeAttempt[];
-  /** The fastest commit, on the validator's clock. */
-  commitMs: number;
-  deadlineMs: number;
-  fullMarksMs: number;
-  /** Of the fastest attempt. */
-  openMs: number;
-  verifyCpuMs: number;
-  verifiedWorkers: number;
-  proverCpuMs?: number;
-  openProverCpuMs?: number;
-  /** Lies found in any attempt, and the fastest attempt's mismatches. */
+  runs: ComputeRun[];
+  /** Lies from every run; mismatches of the fastest all-workers run. */
   metrics: MetricsCheck;
 }
 
-/** The rusage line at the end of the open output, without parsing the rest. */
-function openRusageMs(outcome: ExecOutcome): number | undefined {
-  const at = outcome.stdout.lastIndexOf('{"type":"rusage"');
-  if (at < 0) return undefined;
-  const end = outcome.stdout.indexOf('\n', at);
-  return proverCpuMs(parseProbeOutput('', { ...outcome, stdout: outcome.stdout.slice(at, end < 0 ? undefined : end) }).records);
+/** A commit slower than this ran below MIN_CORE_RATE twice over: it is killed. */
+export const commitTimeoutMs = (plan: ComputePlan): number => Math.ceil((2 * workPerWorker(plan)) / MIN_CORE_RATE) * 1000 + 10_000;
+
+function rusageMs(outcome: ExecOutcome): number | undefined {
+  return proverCpuMs(parseProbeOutput('', outcome).records);
 }
 
-interface Cycle {
-  plan: ComputePlan;
-  attempt: ComputeAttempt;
+interface ProofRun {
+  run: ComputeRun;
   proofFindings: string[];
-  timedOut: boolean;
 }
 
-/** One commit (timed) → open → verify with a fresh seed. */
-async function cycle(exec: ChallengeExecutor, o: ComputeChallengeOptions): Promise<Cycle> {
-  const plan = planCompute(o.claimedCores, o.params);
-  const commit = await exec(computeCommitArgv(o.probePath, plan, o.stateDir), {
-    type: 'compute',
-    step: 'commit',
-    // Generous: a slow honest machine earns a small component rather than nothing.
-    timeoutMs: Math.ceil(o.fullMarksMs * 5),
-    expectedCpuSeconds: o.expectedCpuSeconds,
-  });
-  const parsed = parseComputeCommit(plan, commit);
-  const metrics = checkComputeSamples(commit.samples, {
-    expectedCpuSeconds: o.expectedCpuSeconds,
-    claimedCores: o.claimedCores,
-    elapsedMs: commit.elapsedMs,
-    limitBytes: o.memoryLimitBytes,
-  });
-  const attempt = (extra: Partial<ComputeAttempt>): ComputeAttempt => ({
+/** One commit (timed) → open of rows named after the roots → verify, with a fresh seed. */
+async function proofRun(exec: ChallengeExecutor, o: ComputeChallengeOptions, kind: 'all' | 'single'): Promise<ProofRun> {
+  const plan = planCompute(kind === 'all' ? o.claimedCores : 1, o.params);
+  const commit = await exec(computeCommitArgv(o.probePath, plan, o.stateDir), { type: 'compute', step: 'commit', timeoutMs: commitTimeoutMs(plan) });
+  const run: ComputeRun = {
+    kind,
+    workers: plan.workers,
     commitMs: commit.elapsedMs,
+    timedOut: commit.timedOut,
     stealPercent: meanStealPercent(commit.samples),
     openMs: 0,
     verifyCpuMs: 0,
-    verifiedWorkers: 0,
-    proverCpuMs: parsed.proverCpuMs,
-    metrics,
-    ...extra,
-  });
-  if (commit.timedOut) return { plan, attempt: attempt({}), proofFindings: [], timedOut: true };
-  const open = await exec(computeOpenArgv(o.probePath, plan, o.stateDir), { type: 'compute', step: 'open', timeoutMs: o.openTimeoutMs ?? 60_000 });
-  const v = verifyComputeOpen(plan, parsed.roots, open);
-  return {
-    plan,
-    attempt: attempt({ openMs: open.elapsedMs, verifyCpuMs: v.verifyCpuMs, verifiedWorkers: v.verifiedWorkers, openProverCpuMs: openRusageMs(open) }),
-    proofFindings: [...parsed.findings, ...v.findings],
-    timedOut: false,
+    rowsVerified: 0,
+    ingressBytes: Buffer.byteLength(commit.stdout) + Buffer.byteLength(commit.stderr),
+    proverCpuMs: rusageMs(commit),
+    samples: commit.samples,
   };
+  if (commit.timedOut) return { run, proofFindings: [] };
+  const parsed = parseComputeCommit(plan, commit);
+  if (parsed.findings.length) return { run, proofFindings: parsed.findings };
+  const rows = pickRows(plan);
+  const open = await exec(computeOpenArgv(o.probePath, plan, rows, o.stateDir), { type: 'compute', step: 'open', timeoutMs: 60_000 });
+  const v = verifyComputeOpen(plan, parsed.roots, rows, open);
+  Object.assign(run, { openMs: open.elapsedMs, verifyCpuMs: v.verifyCpuMs, rowsVerified: v.rowsVerified, openProverCpuMs: rusageMs(open) });
+  run.ingressBytes += v.ingressBytes;
+  return { run, proofFindings: v.passed ? [] : v.findings.length ? v.findings : ['cpu open: not every row verified'] };
 }
 
-const stolen = (a: ComputeAttempt): boolean => a.stealPercent >= STEAL_RETEST_PERCENT;
-
-/** Lies from every attempt (one each), the chosen attempt's mismatches. */
-function mergeMetrics(attempts: ComputeAttempt[], chosen: ComputeAttempt): MetricsCheck {
-  const lies = attempts.flatMap((a) => a.metrics.findings.filter((f) => f.code === 'samples-impossible').slice(0, 1));
-  const mismatches = chosen.metrics.findings.filter((f) => f.code !== 'samples-impossible');
-  const findings = [...lies, ...mismatches];
-  const status = lies.length ? 'impossible' : chosen.metrics.status;
-  return { ...chosen.metrics, status, findings };
+/** The call's fixed cost: the probe started, printing one line, on the same path as a commit. */
+async function noopRun(exec: ChallengeExecutor, o: ComputeChallengeOptions): Promise<ComputeRun | undefined> {
+  const out = await exec([o.probePath, 'noop'], { type: 'compute', step: 'commit', timeoutMs: 30_000 });
+  if (out.timedOut || out.exitCode !== 0 || !out.stdout.startsWith('{"type":"noop"}')) return undefined;
+  return { kind: 'noop', workers: 0, commitMs: out.elapsedMs, timedOut: false, stealPercent: 0, openMs: 0, verifyCpuMs: 0, rowsVerified: 0, ingressBytes: out.stdout.length, samples: [] };
 }
 
-/** Every commit missed the deadline: the finding names each commit's time (bestMs undefined: all were killed). */
-function tooSlow(o: ComputeChallengeOptions, attempts: ComputeAttempt[], bestMs: number | undefined): Finding {
-  const timeoutMs = Math.round(o.fullMarksMs * 5);
-  const message =
-    bestMs === undefined
-      ? `every commit was killed at the ${timeoutMs} ms timeout (${o.claimedCores} claimed cores)`
-      : `the fastest of ${attempts.length} commits took ${Math.round(bestMs)} ms on the validator's clock, deadline ${Math.round(o.deadlineMs)} ms (${o.claimedCores} claimed cores; commits: ${attempts.map((a) => Math.round(a.commitMs)).join(', ')} ms)`;
-  return finding('compute-too-slow', message, { bestMs: bestMs ?? timeoutMs, deadlineMs: o.deadlineMs, fullMarksMs: o.fullMarksMs, attempts: attempts.length, claimedCores: o.claimedCores });
+function shuffled<T>(xs: T[]): T[] {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+const verified = (runs: ComputeRun[], kind: RunKind): number[] => runs.filter((r) => r.kind === kind && !r.timedOut).map((r) => r.commitMs);
+
+/**
+ * Runs attempts until a proof fails, the budget is spent, or the fastest runs
+ * agree and pass the core check. Steal reported by the miner, or a core check
+ * that fails, earns up to EXTRA_RETESTS more: noise only adds time, so more
+ * runs can only bring an honest container closer to what it has.
+ */
+async function runAttempts(exec: ChallengeExecutor, o: ComputeChallengeOptions): Promise<{ runs: ComputeRun[]; proofFindings: string[] }> {
+  const k = o.attempts ?? DEFAULT_COMPUTE_ATTEMPTS;
+  if (!Number.isInteger(k) || k < 1 || k > 10) throw new RangeError(`compute attempts ${k} not in [1, 10]`);
+  const kinds: RunKind[] = o.claimedCores > 1 ? ['noop', 'all', 'single'] : ['noop', 'all'];
+  const work = workPerWorker(planCompute(o.claimedCores, o.params));
+  const runs: ComputeRun[] = [];
+  let budget = k;
+  for (let i = 0; i < budget; i++) {
+    for (const kind of shuffled(kinds)) {
+      if (kind === 'noop') {
+        const noop = await noopRun(exec, o);
+        if (noop) runs.push(noop);
+        continue;
+      }
+      const { run, proofFindings } = await proofRun(exec, o, kind);
+      runs.push(run);
+      if (proofFindings.length) return { runs, proofFindings };
+    }
+    const rates = computeRates({ workPerWorker: work, workers: o.claimedCores, allMs: verified(runs, 'all'), singleMs: verified(runs, 'single'), noopMs: verified(runs, 'noop') });
+    const doubtful = rates?.fewerCores === true;
+    if (!doubtful && settled(verified(runs, 'all')) && (o.claimedCores === 1 || settled(verified(runs, 'single')))) break;
+    const stolen = runs.slice(-kinds.length).some((r) => r.stealPercent >= STEAL_RETEST_PERCENT);
+    if ((stolen || doubtful) && budget < k + EXTRA_RETESTS) budget++;
+  }
+  return { runs, proofFindings: [] };
+}
+
+/** Lies from every run (one each), the fastest all-workers run's mismatches; CPU expected at the fastest per-core rate proven. */
+function checkSamples(o: ComputeChallengeOptions, runs: ComputeRun[], rates: ComputeRates | undefined, work: number): MetricsCheck {
+  const checks = runs
+    .filter((r) => r.kind !== 'noop')
+    .map((r) => ({
+      run: r,
+      check: checkComputeSamples(r.samples, {
+        expectedCpuSeconds: rates ? (r.workers * work) / Math.max(rates.perCoreRate, rates.throughput / o.claimedCores) : 0,
+        claimedCores: o.claimedCores,
+        elapsedMs: r.commitMs,
+        limitBytes: o.memoryLimitBytes,
+      }),
+    }));
+  const fastest = checks.filter((c) => c.run.kind === 'all' && !c.run.timedOut).sort((a, b) => a.run.commitMs - b.run.commitMs)[0] ?? checks[checks.length - 1];
+  const lies = checks.flatMap((c) => c.check.findings.filter((f) => f.code === 'samples-impossible').slice(0, 1));
+  if (!fastest) return { status: 'no-samples', findings: lies };
+  const mismatches = fastest.check.findings.filter((f) => f.code !== 'samples-impossible');
+  return { ...fastest.check, status: lies.length ? 'impossible' : fastest.check.status, findings: [...lies, ...mismatches] };
+}
+
+function rateFindings(o: ComputeChallengeOptions, runs: ComputeRun[], rates: ComputeRates | undefined, plan: ComputePlan): Finding[] {
+  if (!rates) {
+    const timeoutMs = commitTimeoutMs(plan);
+    return [finding('compute-too-slow', `every all-workers commit was killed at the published timeout of ${timeoutMs} ms (slower than ${formatRate(MIN_CORE_RATE)} per core; ${o.claimedCores} claimed cores)`, { timeoutMs, claimedCores: o.claimedCores })];
+  }
+  if (!rates.fewerCores) return [];
+  const single = verified(runs, 'single').map(Math.round).join(', ');
+  const all = verified(runs, 'all').map(Math.round).join(', ');
+  return [
+    finding(
+      'fewer-cores',
+      `fewer cores than claimed: ${o.claimedCores} workers took ${Math.round(rates.allNetMs)} ms where one took ${Math.round(rates.singleNetMs!)} ms, parallel efficiency ${rates.efficiency!.toFixed(2)} < ${CORE_EFFICIENCY_MIN} (about ${(rates.efficiency! * o.claimedCores).toFixed(1)} cores; single runs ${single} ms, all-workers runs ${all} ms, no-op ${Math.round(rates.overheadMs)} ms)`,
+      { claimedCores: o.claimedCores, efficiency: rates.efficiency!, singleNetMs: rates.singleNetMs!, allNetMs: rates.allNetMs, overheadMs: rates.overheadMs },
+    ),
+  ];
 }
 
 export async function runComputeChallenge(exec: ChallengeExecutor, o: ComputeChallengeOptions): Promise<ComputeResult> {
-  const k = o.attempts ?? DEFAULT_COMPUTE_ATTEMPTS;
-  if (!Number.isInteger(k) || k < 1 || k > 10) throw new RangeError(`compute attempts ${k} not in [1, 10]`);
-  const attempts: ComputeAttempt[] = [];
-  const findings: Finding[] = [];
-  let plan: ComputePlan | undefined;
-  let best: ComputeAttempt | undefined;
-  let proofValid = true;
-  let budget = k;
-  for (let i = 0; i < budget; i++) {
-    const c = await cycle(exec, o);
-    plan = c.plan;
-    attempts.push(c.attempt);
-    if (c.proofFindings.length) {
-      proofValid = false;
-      findings.push(...findingsOf('compute-proof-invalid', c.proofFindings));
-      break;
-    }
-    if (!c.timedOut && (!best || c.attempt.commitMs < best.commitMs)) best = c.attempt;
-    if (best && best.commitMs <= o.fullMarksMs) break;
-    if (stolen(c.attempt) && budget < k + EXTRA_RETESTS) budget++;
-  }
-  const chosen = best ?? attempts[attempts.length - 1]!;
-  const bestMs = best?.commitMs ?? Infinity;
-  if (proofValid && bestMs > o.deadlineMs) findings.push(tooSlow(o, attempts, best ? bestMs : undefined));
-  const metrics = mergeMetrics(attempts, chosen);
+  const plan = planCompute(o.claimedCores, o.params);
+  const work = workPerWorker(plan);
+  const { runs, proofFindings } = await runAttempts(exec, o);
+  const proofValid = proofFindings.length === 0;
+  const rates = proofValid ? computeRates({ workPerWorker: work, workers: o.claimedCores, allMs: verified(runs, 'all'), singleMs: verified(runs, 'single'), noopMs: verified(runs, 'noop') }) : undefined;
+  const findings = proofValid ? rateFindings(o, runs, rates, plan) : findingsOf('compute-proof-invalid', proofFindings);
   return {
-    passed: proofValid && bestMs <= o.deadlineMs,
+    passed: proofValid && !!rates && !rates.fewerCores,
     proofValid,
-    component: proofValid && best ? rateComponent(o.fullMarksMs, bestMs) : 0,
+    component: rates?.component ?? 0,
+    rates,
     findings,
-    plan: plan!,
-    attempts,
-    commitMs: chosen.commitMs,
-    deadlineMs: o.deadlineMs,
-    fullMarksMs: o.fullMarksMs,
-    openMs: chosen.openMs,
-    verifyCpuMs: chosen.verifyCpuMs,
-    verifiedWorkers: chosen.verifiedWorkers,
-    proverCpuMs: chosen.proverCpuMs,
-    openProverCpuMs: chosen.openProverCpuMs,
-    metrics,
+    plan,
+    runs,
+    metrics: checkSamples(o, runs, rates, work),
   };
 }

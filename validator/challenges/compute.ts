@@ -1,55 +1,66 @@
-/** Compute challenge: plans, argv, parsing and verification of one commit/open (docs/verification.md, "Compute challenge", "Verification cost"). */
-import * as nodeCrypto from 'node:crypto';
-import { randomBytes } from 'node:crypto';
-import { merkleRoot, sha256 } from '../../common/challenge/hash.js';
+/**
+ * Compute proof: plan, argv, parsing and verification of one commit and its
+ * opened rows (docs/verification.md, "Compute proof"). The validator never
+ * sees the whole product: it names random rows after the roots are fixed and
+ * checks each one against its own Freivalds vector.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { merkleLeaf, merklePathLength, merkleRootFromPath } from '../../common/challenge/hash.js';
 import {
   DEFAULT_MODULUS,
-  LITTLE_ENDIAN,
   MAX_FACTORS,
   MAX_N,
   MIN_FACTORS,
   MIN_N,
   N_MULTIPLE,
   chainMatVec,
-  u24RowDot,
+  colKeys,
+  matrixKey,
+  seededRow,
 } from '../../common/challenge/matrix.js';
-import { kernelMemory, matVecKernels } from '../../common/challenge/matvec-wasm.js';
 import type { ExecOutcome } from './executor.js';
-import { FieldReader, RawText, parseProbeOutput, proverCpuMs } from './probe-output.js';
+import { FieldReader, parseProbeOutput, proverCpuMs } from './probe-output.js';
 
 export interface ComputeParams {
   /** Matrix size; work per worker is (factors − 1)·n³ multiply-adds. */
   n: number;
   /** Prime below 2^24. */
   modulus: number;
-  /** Independent Freivalds vectors; a wrong C passes each with probability ≤ 1/modulus. */
-  freivaldsRounds: number;
-  /** Seeded matrices in each worker's chain C = M_0·M_1·…: 2 is one product, 3 two products. */
+  /** Seeded matrices in each worker's chain C = M_0·M_1·…·M_{factors−1}. */
   factors: number;
+  /** Rows opened per commit, drawn over all workers' rows: a prover that skipped a share f of them passes with (1 − f)^rows. */
+  rowsOpened: number;
 }
 
 /**
- * Two products of 1856×1856 matrices per worker: ~0.95 s of one core with the
- * probe's kernel here, like the single 2048 product before it, with 82% of
- * the bytes of C to ship and hash and 1.6× the work per byte
- * (docs/verification.md, "Verification cost").
+ * 40 products of 768×768 matrices per worker: 1.81·10¹⁰ multiply-adds,
+ * about 1.1 s of one core here (long enough that a run's fixed costs do not
+ * blur the core check, docs/verification.md "Cores"). 49 opened rows: a prover skipping a quarter of its
+ * rows passes with 0.75^49 < 2^-20, and they cost the validator 49 rows of
+ * 2.25 KiB with their paths (docs/verification.md, "Compute proof").
  */
-export const DEFAULT_COMPUTE: ComputeParams = { n: 1856, modulus: DEFAULT_MODULUS, freivaldsRounds: 1, factors: 3 };
+export const DEFAULT_COMPUTE: ComputeParams = { n: 768, modulus: DEFAULT_MODULUS, factors: 41, rowsOpened: 49 };
 
 export interface ComputePlan extends ComputeParams {
   seed: string;
   workers: number;
 }
 
-export function planCompute(claimedCores: number, params: Partial<ComputeParams> = {}): ComputePlan {
+export function planCompute(workers: number, params: Partial<ComputeParams> = {}): ComputePlan {
   const p = { ...DEFAULT_COMPUTE, ...params };
-  if (!Number.isInteger(claimedCores) || claimedCores < 1 || claimedCores > 256) throw new RangeError(`claimed cores ${claimedCores} not in [1, 256]`);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new RangeError(`workers ${workers} not in [1, 256]`);
   if (!Number.isInteger(p.n) || p.n < MIN_N || p.n > MAX_N || p.n % N_MULTIPLE) throw new RangeError(`n ${p.n} must be a multiple of ${N_MULTIPLE} in [${MIN_N}, ${MAX_N}]`);
   if (p.modulus < 1 << 16 || p.modulus >= 1 << 24) throw new RangeError('modulus must be a prime in [2^16, 2^24)');
   if (!Number.isInteger(p.factors) || p.factors < MIN_FACTORS || p.factors > MAX_FACTORS) throw new RangeError(`factors ${p.factors} not in [${MIN_FACTORS}, ${MAX_FACTORS}]`);
-  if (!Number.isInteger(p.freivaldsRounds) || p.freivaldsRounds < 1 || p.freivaldsRounds > 8) throw new RangeError(`freivaldsRounds ${p.freivaldsRounds} not in [1, 8]`);
-  return { ...p, seed: randomBytes(32).toString('hex'), workers: claimedCores };
+  if (!Number.isInteger(p.rowsOpened) || p.rowsOpened < 1 || p.rowsOpened > MAX_ROWS_OPENED) throw new RangeError(`rowsOpened ${p.rowsOpened} not in [1, ${MAX_ROWS_OPENED}]`);
+  return { ...p, seed: randomBytes(32).toString('hex'), workers };
 }
+
+/** The probe's limit on rows named in one open. */
+export const MAX_ROWS_OPENED = 256;
+
+/** Multiply-adds mod p one worker does: (factors − 1)·n³ (the unit of compute, docs/verification.md). */
+export const workPerWorker = (plan: Pick<ComputeParams, 'n' | 'factors'>): number => (plan.factors - 1) * plan.n ** 3;
 
 export function computeCommitArgv(probe: string, plan: ComputePlan, stateDir?: string): string[] {
   const argv = [
@@ -59,8 +70,16 @@ export function computeCommitArgv(probe: string, plan: ComputePlan, stateDir?: s
   return stateDir ? [...argv, '--state', stateDir] : argv;
 }
 
-export function computeOpenArgv(probe: string, plan: ComputePlan, stateDir?: string): string[] {
-  const argv = [probe, 'cpu', 'open', '--seed', plan.seed];
+/** Distinct rows (index = worker·n + row), drawn with the validator's CSPRNG after the roots are known. */
+export function pickRows(plan: ComputePlan): number[] {
+  const total = plan.workers * plan.n;
+  const rows = new Set<number>();
+  while (rows.size < Math.min(plan.rowsOpened, total)) rows.add(randomInt(total));
+  return [...rows].sort((a, b) => a - b);
+}
+
+export function computeOpenArgv(probe: string, plan: ComputePlan, rows: number[], stateDir?: string): string[] {
+  const argv = [probe, 'cpu', 'open', '--seed', plan.seed, '--rows', rows.join(',')];
   return stateDir ? [...argv, '--state', stateDir] : argv;
 }
 
@@ -87,12 +106,58 @@ export function parseComputeCommit(plan: ComputePlan, outcome: ExecOutcome): Com
   return { roots, findings, proverCpuMs: proverCpuMs(records) };
 }
 
+export interface OpenedRow {
+  index: number;
+  /** The row's entries (u24le, 3n bytes). */
+  bytes: Buffer;
+  siblings: Buffer[];
+}
+
 export interface ComputeVerification {
   passed: boolean;
   findings: string[];
-  verifiedWorkers: number;
-  /** Validator CPU (user + sys) for parsing, decoding, Merkle, generation and Freivalds. */
+  rowsVerified: number;
+  /** Bytes of the open call's output the validator received. */
+  ingressBytes: number;
+  /** Validator CPU (user + sys) for parsing, paths and the Freivalds checks. */
   verifyCpuMs: number;
+}
+
+/** Canonical base64 of exactly `bytes` bytes, or undefined. */
+function decodeBase64(v: unknown, bytes: number): Buffer | undefined {
+  if (typeof v !== 'string' || v.length !== 4 * Math.ceil(bytes / 3)) return undefined;
+  const out = Buffer.from(v, 'base64');
+  return out.length === bytes && out.toString('base64') === v ? out : undefined;
+}
+
+/** The opened rows by index, or findings naming what is missing or malformed. */
+function readRows(plan: ComputePlan, wanted: number[], outcome: ExecOutcome, findings: string[]): Map<number, OpenedRow> {
+  const { records, findings: parse } = parseProbeOutput('cpu open', outcome);
+  findings.push(...parse);
+  const read = new FieldReader('cpu open', findings);
+  const want = new Set(wanted);
+  const rows = new Map<number, OpenedRow>();
+  for (const rec of records) {
+    if (rec.type !== 'cpu-row') continue;
+    const index = read.int(rec, 'index', 0, plan.workers * plan.n - 1);
+    if (index === undefined) continue;
+    if (!want.has(index) || rows.has(index)) {
+      findings.push(`cpu open: row ${index} was not asked for or came twice`);
+      continue;
+    }
+    const row = index % plan.n;
+    const depth = merklePathLength(plan.n, row);
+    const bytes = decodeBase64(rec.c, 3 * plan.n);
+    const path = decodeBase64(rec.path, 32 * depth);
+    if (!bytes || !path) {
+      findings.push(`cpu open: row ${index}: ${bytes ? 'path' : 'c'} is not canonical base64 of ${bytes ? 32 * depth : 3 * plan.n} bytes`);
+      continue;
+    }
+    const siblings = Array.from({ length: depth }, (_, k) => path.subarray(32 * k, 32 * k + 32));
+    rows.set(index, { index, bytes, siblings });
+  }
+  for (const index of wanted) if (!rows.has(index)) findings.push(`cpu open: row ${index} was not opened`);
+  return rows;
 }
 
 /** n uniform values in [0, p) (48 random bits each: bias < 2^-24). */
@@ -103,161 +168,78 @@ function randomVector(n: number, p: number): Float64Array {
   return r;
 }
 
-// node:crypto's one-shot hash (Node ≥ 20.12) saves a Hash object per row.
-const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
-const leafOf = (input: Buffer): Buffer => (oneShot ? oneShot('sha256', input, 'buffer') : sha256(input));
-
-/** Writes row i of C (3n bytes) into dst; false when its text is not plain, canonical base64. */
-type RowSource = (row: number, dst: Buffer) => boolean;
-
-/**
- * One worker's revealed C, row by row: each row lands in the Wasm kernels'
- * memory (or a scratch buffer without them) behind a 0x00 byte, so its Merkle
- * leaf SHA-256(0x00 ‖ row) is one native call; then the rows' dot products
- * with the Freivalds vectors, the root, the range of the entries, and
- * M_0·(M_1·(…·r)) = C·r.
- */
-function checkWorker(plan: ComputePlan, worker: number, root: Buffer, source: RowSource, useWasm = true): string[] {
-  const { n, modulus: p } = plan;
-  const rowBytes = 3 * n;
-  const rs = Array.from({ length: plan.freivaldsRounds }, () => randomVector(n, p));
-  const leaves: Buffer[] = new Array<Buffer>(n);
-  const k = useWasm && n % 4 === 0 ? matVecKernels() : null;
-  let crs: Float64Array[];
-  let unreduced = -1;
-  if (k) {
-    // [chain scratch: 24n][rows: n × (4 + 3n), each row after 3 spare bytes and its 0x00 leaf byte][slack: 16]
-    const stride = rowBytes + 4;
-    const rowsAt = 24 * n + 64;
-    const mem = kernelMemory(k, rowsAt + n * stride + 16);
-    for (let i = 0; i < n; i++) {
-      const at = rowsAt + i * stride + 4;
-      mem[at - 1] = 0;
-      if (!source(i, mem.subarray(at, at + rowBytes))) return [`worker ${worker}: row ${i} of C is not canonical base64`];
-      leaves[i] = leafOf(mem.subarray(at - 1, at + rowBytes));
-    }
-    crs = rs.map((r) => {
-      new Float64Array(k.memory.buffer).set(r, (4 * n) / 8);
-      const bad = k.u24Dots(rowsAt + 4, stride, n, n, 4 * n, 12 * n, p, 1 / p, (1 << 24) - p);
-      if (bad && unreduced < 0) unreduced = bad - 1;
-      return new Float64Array(k.memory.buffer).slice((12 * n) / 8, (12 * n) / 8 + n);
-    });
-  } else {
-    const buf = new ArrayBuffer(rowBytes + 4);
-    const scratch = Buffer.from(buf);
-    const words = LITTLE_ENDIAN && n % 4 === 0 ? new Int32Array(buf, 4, rowBytes / 4) : undefined;
-    crs = rs.map(() => new Float64Array(n));
-    for (let i = 0; i < n; i++) {
-      scratch[3] = 0;
-      const row = scratch.subarray(4);
-      if (!source(i, row)) return [`worker ${worker}: row ${i} of C is not canonical base64`];
-      leaves[i] = leafOf(scratch.subarray(3));
-      for (let r = 0; r < rs.length; r++) {
-        const d = words ? u24RowDot(words, n, rs[r]!, p) : rowDotBytes(row, n, rs[r]!, p);
-        if (d < 0 && unreduced < 0) unreduced = i;
-        crs[r]![i] = d;
-      }
-    }
-  }
-  if (!merkleRoot(leaves).equals(root)) return [`worker ${worker}: revealed C does not match the committed Merkle root`];
-  if (unreduced >= 0) {
-    const row = Buffer.alloc(rowBytes);
-    source(unreduced, row);
-    for (let j = 0; j < n; j++) {
-      const e = row.readUIntLE(3 * j, 3);
-      if (e >= p) return [`worker ${worker}: C[${unreduced}][${j}] = ${e} is not reduced mod ${p}`];
-    }
-  }
-  return freivalds(plan, worker, rs, crs, useWasm);
-}
-
-/** M_0·(M_1·(…·r)) = C·r for each of the validator's vectors r; C·r alone is never accepted (it was computed from the committed rows). */
-function freivalds(plan: ComputePlan, worker: number, rs: Float64Array[], crs: Float64Array[], useWasm: boolean): string[] {
-  const { n, modulus: p } = plan;
-  const seed = Buffer.from(plan.seed, 'hex');
-  for (let r = 0; r < rs.length; r++) {
-    const expected = chainMatVec(seed, worker, plan.factors, n, rs[r]!, p, useWasm);
-    const cr = crs[r]!;
-    for (let i = 0; i < n; i++)
-      if (expected[i] !== cr[i])
-        return [`worker ${worker}: Freivalds check failed (row ${i} of C·r differs from the chain applied to r): C ≠ ${chainName(plan.factors)} mod ${p}`];
-  }
-  return [];
-}
-
-const chainName = (factors: number): string => Array.from({ length: factors }, (_, m) => `M${m}`).join('·');
-
-/** Portable row dot product (big-endian hosts). */
-function rowDotBytes(row: Uint8Array, n: number, v: Float64Array, p: number): number {
+/** Σ a_j·v_j mod p, exact in doubles (entries < 2^24: 32 products per reduction stay below 2^53). */
+function dotMod(a: ArrayLike<number>, v: Float64Array, p: number): number {
   let acc = 0;
-  for (let j = 0; j < n; j++) {
-    const e = row[3 * j]! | (row[3 * j + 1]! << 8) | (row[3 * j + 2]! << 16);
-    if (e >= p) return -1;
-    acc += e * v[j]!;
+  for (let j = 0; j < v.length; j++) {
+    acc += a[j]! * v[j]!;
     if ((j & 31) === 31) acc %= p;
   }
   return acc % p;
 }
 
+/** What the row checks of one worker share: its Freivalds vector r, u = M_1·…·M_{F−1}·r, and M_0's key and column keys. */
+interface WorkerCheck {
+  root: Buffer;
+  r: Float64Array;
+  u: Float64Array;
+  m0: Uint32Array;
+  m0Cols: Int32Array;
+}
+
+/** One opened row: Merkle path to the worker's root, entries reduced, and c·r = row_i(M_0)·u. */
+function checkRow(plan: ComputePlan, row: OpenedRow, wc: WorkerCheck): string | undefined {
+  const { n, modulus: p } = plan;
+  const w = Math.floor(row.index / n), i = row.index % n;
+  if (!merkleRootFromPath(merkleLeaf(row.bytes), i, n, row.siblings).equals(wc.root)) return `worker ${w}: row ${i} does not match the committed Merkle root`;
+  const b = row.bytes;
+  const c = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const e = b[3 * j]! | (b[3 * j + 1]! << 8) | (b[3 * j + 2]! << 16);
+    if (e >= p) return `worker ${w}: C[${i}][${j}] = ${e} is not reduced mod ${p}`;
+    c[j] = e;
+  }
+  const m0 = seededRow(wc.m0, n, i, wc.m0Cols);
+  if (dotMod(c, wc.r, p) !== dotMod(m0, wc.u, p)) return `worker ${w}: row ${i} of C is not row ${i} of ${chainName(plan.factors)} mod ${p} (Freivalds)`;
+  return undefined;
+}
+
+const chainName = (factors: number): string => (factors <= 4 ? Array.from({ length: factors }, (_, m) => `M${m}`).join('·') : `M0·M1·…·M${factors - 1}`);
+
 /**
- * Checks one worker's revealed C (the probe's row encoding): binding to its
- * root, range, Freivalds. useWasm = false forces the plain TypeScript kernels.
+ * Verifies the rows the validator named against the committed roots. One
+ * fresh Freivalds vector per worker touched; its chain M_1·…·M_{F−1}·r is the
+ * validator's only per-worker cost. CPU time is the validator's own.
  */
-export function verifyWorker(plan: ComputePlan, worker: number, root: Buffer, encoded: Buffer, useWasm = true): string[] {
-  const rowBytes = 3 * plan.n;
-  if (encoded.length !== rowBytes * plan.n) return [`worker ${worker}: C holds ${encoded.length} bytes, expected ${rowBytes * plan.n}`];
-  const source: RowSource = (i, dst) => {
-    encoded.copy(dst, 0, i * rowBytes, (i + 1) * rowBytes);
-    return true;
-  };
-  return checkWorker(plan, worker, root, source, useWasm);
-}
-
-/** Base64 text of exactly `bytes` bytes, or the finding that says why not. */
-function base64Text(rec: Record<string, unknown>, field: string, bytes: number): RawText | string {
-  const v = rec[field];
-  const text = typeof v === 'string' ? new RawText(v, 0, v.length) : v instanceof RawText ? v : undefined;
-  if (!text || text.length % 4 !== 0) return `cpu-open.${field} is not canonical base64`;
-  const held = (text.length / 4) * 3 - (text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0);
-  if (held !== bytes) return `cpu-open.${field} holds ${held} bytes, expected ${bytes}`;
-  return text;
-}
-
-/** Verifies the open phase against the committed roots. CPU time is the validator's own. */
-export function verifyComputeOpen(plan: ComputePlan, roots: (Buffer | undefined)[], outcome: ExecOutcome): ComputeVerification {
+export function verifyComputeOpen(plan: ComputePlan, roots: (Buffer | undefined)[], wanted: number[], outcome: ExecOutcome, useWasm = true): ComputeVerification {
   const cpu0 = process.cpuUsage();
-  const { records, findings } = parseProbeOutput('cpu open', outcome, { rawField: { type: 'cpu-open', field: 'c' } });
-  const read = new FieldReader('cpu open', findings);
-  const seen = new Set<number>();
+  const findings: string[] = [];
+  const rows = readRows(plan, wanted, outcome, findings);
+  const seed = Buffer.from(plan.seed, 'hex');
+  const byWorker = new Map<number, OpenedRow[]>();
+  for (const row of rows.values()) {
+    const w = Math.floor(row.index / plan.n);
+    byWorker.set(w, [...(byWorker.get(w) ?? []), row]);
+  }
   let verified = 0;
-  for (const rec of records) {
-    if (rec.type !== 'cpu-open') continue;
-    const w = read.int(rec, 'worker', 0, plan.workers - 1);
-    const n = read.int(rec, 'n', plan.n, plan.n);
-    if (w === undefined || n === undefined) continue;
-    if (rec.encoding !== 'u24le-base64') {
-      findings.push(`cpu open: worker ${w}: unknown encoding ${JSON.stringify(rec.encoding)}`);
-      continue;
-    }
-    if (seen.has(w)) {
-      findings.push(`cpu open: worker ${w} revealed twice`);
-      continue;
-    }
-    seen.add(w);
-    const text = base64Text(rec, 'c', 3 * n * n);
-    if (typeof text === 'string') {
-      findings.push(`cpu open: ${text}`);
-      continue;
-    }
+  for (const [w, list] of byWorker) {
     const root = roots[w];
     if (!root) continue;
-    // Each row is 3n bytes = 4n base64 characters (3n is a multiple of 3: no padding inside).
-    const chars = 4 * n;
-    const problems = checkWorker(plan, w, root, (i, dst) => dst.write(text.slice(i * chars, (i + 1) * chars), 0, 3 * n, 'base64') === 3 * n);
-    findings.push(...problems.map((p) => `cpu open: ${p}`));
-    if (problems.length === 0) verified++;
+    const r = randomVector(plan.n, plan.modulus);
+    const m0 = matrixKey(seed, w, 0);
+    const wc: WorkerCheck = { root, r, u: chainMatVec(seed, w, plan.factors, plan.n, r, plan.modulus, useWasm, 1), m0, m0Cols: colKeys(m0, plan.n) };
+    for (const row of list) {
+      const problem = checkRow(plan, row, wc);
+      if (problem) findings.push(`cpu open: ${problem}`);
+      else verified++;
+    }
   }
-  for (let w = 0; w < plan.workers; w++) if (!seen.has(w)) findings.push(`cpu open: worker ${w} revealed nothing`);
   const used = process.cpuUsage(cpu0);
-  return { passed: findings.length === 0 && verified === plan.workers, findings, verifiedWorkers: verified, verifyCpuMs: (used.user + used.system) / 1000 };
+  return {
+    passed: findings.length === 0 && verified === wanted.length,
+    findings,
+    rowsVerified: verified,
+    ingressBytes: Buffer.byteLength(outcome.stdout) + Buffer.byteLength(outcome.stderr),
+    verifyCpuMs: (used.user + used.system) / 1000,
+  };
 }

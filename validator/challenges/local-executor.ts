@@ -1,10 +1,10 @@
-/** Runs the probe on this host (calibration, benchmarks, local tests); the same contract as a miner's RunChallenge. */
+/** Runs the probe on this host (benchmarks, local tests); the same contract as a miner's RunChallenge. */
 import { execFile } from 'node:child_process';
 import type { ChallengeExecutor, ExecOutcome } from './executor.js';
 
 const MAX_OUTPUT = 1 << 30;
 
-/** Runs the probe on this host (calibration, tests). No shell; killed at the timeout. */
+/** Runs the probe on this host (benchmarks, tests). No shell; killed at the timeout. */
 export const localExecutor: ChallengeExecutor = (argv, opts) =>
   new Promise<ExecOutcome>((resolve) => {
     const [file, ...args] = argv;

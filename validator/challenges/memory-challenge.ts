@@ -28,7 +28,7 @@ import { FieldReader, parseProbeOutput, proverCpuMs, type ProbeRecord } from './
 export interface MemoryChallengeOptions {
   probePath: string;
   sizeBytes: number;
-  /** From the validator's calibration of the walk, never from the miner. */
+  /** walkDeadlineMs (memory.ts): the published step bound plus the round's no-op overhead, never from the miner's claims or the validator's speed. */
   openDeadlineMs: number;
   /** Timed walks at most; stops at the first within the deadline. */
   attempts?: number;

@@ -12,6 +12,7 @@ import {
   walkStep,
   words,
 } from '../../common/challenge/memfill.js';
+import { MAX_OVERHEAD_MS } from './compute-rates.js';
 
 export interface MemoryParams {
   /** Walk steps in the timed open phase. */
@@ -25,6 +26,19 @@ export interface MemoryParams {
 }
 
 export const DEFAULT_MEMORY: MemoryParams = { steps: 1 << 20, interval: 64, segmentChecks: 8, blockChecks: 16 };
+
+/**
+ * Published bound on one walk step: 1 µs. An honest step is one DRAM access
+ * plus 4 ChaCha double rounds (0.25–0.5 µs here, latency-bound on any
+ * server); a prover missing a block pays at least one full derivation G for
+ * it (~3 µs here) (docs/verification.md, "Memory challenge").
+ */
+export const WALK_STEP_BOUND_NS = 1000;
+
+/** The walk deadline: steps × the published bound, plus the call's overhead measured by the round's no-op (capped like compute's). */
+export function walkDeadlineMs(plan: Pick<MemoryParams, 'steps'>, overheadMs: number): number {
+  return (plan.steps * WALK_STEP_BOUND_NS) / 1e6 + Math.min(Math.max(overheadMs, 0), MAX_OVERHEAD_MS);
+}
 
 export interface MemoryPlan extends MemoryParams {
   seed: string;

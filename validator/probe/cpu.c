@@ -114,12 +114,32 @@ static int cpu_commit(opts_t *o) {
   return 0;
 }
 
+#define MAX_OPEN_ROWS 256
+
+/* Row `index` of the committed rows (worker = index / n, row = index % n) with its Merkle path. */
+static void open_row(const uint8_t *enc, uint8_t (*tree)[32], uint64_t n, uint64_t index) {
+  uint32_t row = (uint32_t)(index % n);
+  uint8_t path[64][32];
+  size_t depth = merkle_path(tree, n, row, path);
+  char *c = base64_encode(enc + (size_t)row * 3 * n, (size_t)3 * n);
+  char *p = base64_encode((const uint8_t *)path, depth * 32);
+  printf("{\"type\":\"cpu-row\",\"index\":%llu,\"worker\":%llu,\"row\":%u,\"c\":\"%s\",\"path\":\"%s\"}\n",
+         (unsigned long long)index, (unsigned long long)(index / n), row, c, p);
+  free(c);
+  free(p);
+}
+
+/* Opens the rows the validator named (after it saw the roots) and removes the state. */
 static int cpu_open(opts_t *o) {
   uint8_t seed[64];
   size_t seedlen, len;
+  uint64_t rows[MAX_OPEN_ROWS];
+  int nrows;
   opt_hex(o, "seed", seed, 16, 64, &seedlen);
   const char *base = opt_str(o, "state");
+  opt_list(o, "rows", rows, MAX_OPEN_ROWS, UINT64_MAX, &nrows); /* syntax first, range below */
   opts_check_unused(o);
+  if (!nrows) die_usage("cpu open: give --rows");
   char dir[4096], path[4200];
   state_dir(dir, sizeof dir, base ? base : "/dev/shm", "cpu", seed, seedlen);
   snprintf(path, sizeof path, "%s/meta", dir);
@@ -129,17 +149,25 @@ static int cpu_open(opts_t *o) {
   unsigned long long n, workers, p;
   if (sscanf(meta, "%llu %llu %llu", &n, &workers, &p) != 3) die_fail("corrupt state file %s", path);
   free(meta);
-  for (uint32_t w = 0; w < workers; w++) {
-    snprintf(path, sizeof path, "%s/c%u.bin", dir, w);
+  for (int k = 0; k < nrows; k++)
+    if (rows[k] >= n * workers) die_usage("--rows: %llu is out of range [0, %llu)", (unsigned long long)rows[k], n * workers);
+  uint8_t (*tree)[32] = xmalloc(merkle_tree_size(n) * 32);
+  for (uint64_t w = 0; w < workers; w++) {
+    int wanted = 0;
+    for (int k = 0; k < nrows; k++) wanted |= rows[k] / n == w;
+    if (!wanted) continue;
+    snprintf(path, sizeof path, "%s/c%llu.bin", dir, (unsigned long long)w);
     uint8_t *enc = read_file(path, &len);
     if (!enc || len != 3 * n * n) die_fail("missing or truncated state file %s", path);
-    char *b64 = base64_encode(enc, len);
-    printf("{\"type\":\"cpu-open\",\"worker\":%u,\"n\":%llu,\"encoding\":\"u24le-base64\",\"c\":\"%s\"}\n", w, n, b64);
-    free(b64);
+    for (uint32_t i = 0; i < n; i++) merkle_leaf(enc + (size_t)i * 3 * n, (size_t)3 * n, tree[i]);
+    merkle_build(tree, n);
+    for (int k = 0; k < nrows; k++)
+      if (rows[k] / n == w) open_row(enc, tree, n, rows[k]);
     free(enc);
   }
+  free(tree);
   remove_tree(dir);
-  printf("{\"type\":\"cpu-open-done\",\"workers\":%llu}\n", workers);
+  printf("{\"type\":\"cpu-open-done\",\"rows\":%d}\n", nrows);
   print_rusage("cpu-open");
   return 0;
 }

@@ -14,8 +14,10 @@ static const char usage[] =
     "  cpu commit --seed HEX --n N --workers W --modulus P --factors F [--state DIR]\n"
     "      W threads each compute C = M0·M1·...·M(F-1) mod P for seeded n×n matrices;\n"
     "      prints one Merkle root (rows of C) per worker\n"
-    "  cpu open --seed HEX [--state DIR]\n"
-    "      prints each worker's whole C (u24le, base64) and removes the state\n"
+    "  cpu open --seed HEX --rows R,R.. [--state DIR]\n"
+    "      prints the named rows (R = worker * n + row) with Merkle paths and removes the state\n"
+    "  noop\n"
+    "      prints one line and exits: the validator times it to learn the call's overhead\n"
     "  mem commit --seed HEX --size BYTES [--state DIR]\n"
     "      fills BYTES (multiple of 1 MiB) in a tmpfs file, prints the Merkle root (1 KiB blocks)\n"
     "  mem open --seed HEX --nonce HEX [--steps T] [--interval K] [--state DIR]\n"
@@ -33,6 +35,7 @@ int main(int argc, char **argv) {
   int rc;
   if (!strcmp(argv[1], "cpu")) rc = cpu_main(argc - 2, argv + 2);
   else if (!strcmp(argv[1], "mem")) rc = mem_main(argc - 2, argv + 2);
+  else if (!strcmp(argv[1], "noop")) { puts("{\"type\":\"noop\"}"); rc = 0; }
   else if (!strcmp(argv[1], "vector")) rc = vector_main(argc - 2, argv + 2);
   else if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help")) { fputs(usage, stdout); return 0; }
   else { fprintf(stderr, "probe: unknown command '%s'\n%s", argv[1], usage); return EXIT_USAGE; }

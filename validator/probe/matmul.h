@@ -10,7 +10,7 @@
 #define MATMUL_MAX_N 8192
 #define MATMUL_N_MULTIPLE 32
 #define MATMUL_MIN_FACTORS 2
-#define MATMUL_MAX_FACTORS 4
+#define MATMUL_MAX_FACTORS 64
 
 /* Key words of seeded matrix `index` (0 = A, 1 = first B, ...) of worker w:
  * SHA-256("polarise/cpu/v2" || seed || u32le(w) || u8(index)) as 8 u32le words. */

@@ -18,27 +18,6 @@ export function clampUnit(x: number): number {
 }
 
 /**
- * How much of what was expected was verified: min(1, measured / expected).
- * Used for verified compute (measured rate vs the validator's calibrated rate
- * for the claimed cores) and verified memory (proven bytes vs claimed bytes).
- * 0 when expected is not a positive finite number, or measured is not finite.
- */
-export function verifiedRatio(measured: number, expected: number): number {
-  if (!(expected > 0) || !Number.isFinite(expected) || !Number.isFinite(measured)) return 0;
-  return clampUnit(measured / expected);
-}
-
-/**
- * A timed proof's component from its best time: 1 at or under fullMarksMs,
- * then fullMarksMs / bestMs (half the speed, half the credit). 0 when
- * nothing finished in time to measure.
- */
-export function rateComponent(fullMarksMs: number, bestMs: number): number {
-  if (!(bestMs > 0) || !Number.isFinite(bestMs)) return 0;
-  return verifiedRatio(fullMarksMs, bestMs);
-}
-
-/**
  * A deadline's component: 1 at or under the deadline, falling linearly to 0
  * at 1.25 × the deadline. The memory deadline already sits at 2–3× an honest
  * walk, so only a walk that missed it k times in a row lands here: a little
