@@ -129,47 +129,6 @@ export function seededMatVec(k: Uint32Array, n: number, v: Float64Array, p: numb
   return y;
 }
 
-/**
- * One row of C in the probe's encoding (n little-endian 24-bit values = 3n/4
- * words, n a multiple of 4) dotted with v, mod p. Returns −1 when the row
- * holds a value ≥ p (C must be fully reduced).
- */
-export function u24RowDot(w: Int32Array, n: number, v: Float64Array, p: number): number {
-  const pinv = 1 / p;
-  const over = (1 << 24) - p; // e + over ≥ 2^24 ⇔ e ≥ p
-  let a0 = 0;
-  let a1 = 0;
-  let a2 = 0;
-  let a3 = 0;
-  let bad = 0;
-  let o = 0;
-  for (let j = 0; j < n; j += 4 * BLOCK) {
-    const end = j + 4 * BLOCK < n ? j + 4 * BLOCK : n;
-    for (let c = j; c < end; c += 4, o += 3) {
-      const w0 = w[o]!;
-      const w1 = w[o + 1]!;
-      const w2 = w[o + 2]!;
-      const e0 = w0 & 0xffffff;
-      const e1 = (w0 >>> 24) | ((w1 & 0xffff) << 8);
-      const e2 = (w1 >>> 16) | ((w2 & 0xff) << 16);
-      const e3 = w2 >>> 8;
-      bad |= (e0 + over) | (e1 + over) | (e2 + over) | (e3 + over);
-      a0 += e0 * v[c]!;
-      a1 += e1 * v[c + 1]!;
-      a2 += e2 * v[c + 2]!;
-      a3 += e3 * v[c + 3]!;
-    }
-    a0 -= Math.floor(a0 * pinv) * p;
-    a1 -= Math.floor(a1 * pinv) * p;
-    a2 -= Math.floor(a2 * pinv) * p;
-    a3 -= Math.floor(a3 * pinv) * p;
-  }
-  return bad >>> 24 ? -1 : canon(a0 + a1 + a2 + a3, p);
-}
-
-/** Whether the host stores words little-endian (the probe's encoding is read as words). */
-export const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
 /** The probe's row encoding of n×n values < 2^24. */
 export function encodeU24(values: Uint32Array): Buffer {
   const b = Buffer.alloc(3 * values.length);

@@ -1,16 +1,13 @@
 /**
- * The verifier's two hot loops as a tiny WebAssembly SIMD module, assembled
- * here from TypeScript (no toolchain, no dependency). They compute exactly
- * what the plain TypeScript in matrix.ts computes (seededMatVec, u24RowDot);
+ * The verifier's hot loop as a tiny WebAssembly SIMD module, assembled here
+ * from TypeScript (no toolchain, no dependency). It computes exactly what the
+ * plain TypeScript in matrix.ts computes (seededMatVec);
  * test/unit/verifier-compute-checks.test.ts checks the two against each other, and the
  * verifier falls back to the plain code when the runtime has no Wasm SIMD.
  *
  *   genMatVec(n, cols, v, y, u0, k1, p, pinv): y = M·v mod p for the seeded
  *     matrix whose row keys are mix32(mix32(i ⊕ u0) + k1) and whose column keys
  *     are the n i32 at `cols`; v, y: n f64 at byte offsets v, y.
- *   u24Dots(rows, stride, count, n, v, y, p, pinv, over) → 1 + first row holding
- *     an entry ≥ p (0: none); y[i] = row_i·v mod p, row i at rows + i·stride
- *     (n u24le values; 4 readable bytes must follow each row).
  *
  * Arithmetic: f64x2 lanes, products < 2^48, 32 per lane between reductions
  * a − floor(a·pinv)·p (exact integers < 2^53, as in matrix.ts).
@@ -52,7 +49,6 @@ const name = (s: string): number[] => [...uleb(s.length), ...Buffer.from(s, 'utf
 const op = {
   block: [0x02, 0x40],
   loop: [0x03, 0x40],
-  if: [0x04, 0x40],
   end: [0x0b],
   br: (d: number) => [0x0c, ...uleb(d)],
   brIf: (d: number) => [0x0d, ...uleb(d)],
@@ -68,7 +64,6 @@ const op = {
     b.writeDoubleLE(x);
     return [0x44, ...b];
   },
-  i32Eqz: [0x45],
   i32LtU: [0x49],
   i32GeU: [0x4f],
   f64Lt: [0x63],
@@ -86,17 +81,12 @@ const op = {
   v128Load: (offset = 0) => [0xfd, ...uleb(0x00), 0, ...uleb(offset)],
   v128Const: (bytes: number[]) => [0xfd, ...uleb(0x0c), ...bytes],
   shuffle: (lanes: number[]) => [0xfd, ...uleb(0x0d), ...lanes],
-  swizzle: [0xfd, ...uleb(0x0e)],
   i32x4Splat: [0xfd, ...uleb(0x11)],
   f64x2Splat: [0xfd, ...uleb(0x14)],
   f64x2Lane: (l: number) => [0xfd, ...uleb(0x21), l],
-  v128And: [0xfd, ...uleb(0x4e)],
-  v128Or: [0xfd, ...uleb(0x50)],
   v128Xor: [0xfd, ...uleb(0x51)],
-  anyTrue: [0xfd, ...uleb(0x53)],
   f64x2Floor: [0xfd, ...uleb(0x75)],
   i32x4ShrU: [0xfd, ...uleb(0xad)],
-  i32x4Add: [0xfd, ...uleb(0xae)],
   i32x4Mul: [0xfd, ...uleb(0xb5)],
   f64x2Add: [0xfd, ...uleb(0xf0)],
   f64x2Sub: [0xfd, ...uleb(0xf1)],
@@ -108,8 +98,6 @@ const MIX1 = 0x7feb352d;
 const MIX2 = 0x846ca68b | 0;
 /** Lanes 2 and 3 of an i32x4 moved to lanes 0 and 1. */
 const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
-/** 12 bytes = four u24le values → four u32 lanes (index ≥ 16 yields 0). */
-const U24_SPREAD = [0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80, 9, 10, 11, 0x80];
 
 /** x ^= x >>> s on the value in local l (scalar or i32x4). */
 const xorShift = (l: number, s: number, simd: boolean): number[] => [
@@ -203,75 +191,18 @@ function genFunc(): number[] {
   return [...locals, ...body];
 }
 
-/** func 2: u24Dots(rows, stride, count, n, v, y, p, pinv, over) → i32. */
-function dotsFunc(): number[] {
-  const [rows, stride, count, n, v, y, p, pinv, over] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  // locals: i32 i, j, end, ptr, yaddr, firstBad | v128 x, a, b, pv, piv, bad, overv, spread, top | f64 s
-  const [i, j, end, ptr, yaddr, firstBad] = [9, 10, 11, 12, 13, 14];
-  const [x, a, b, pv, piv, bad, overv, spread, top] = [15, 16, 17, 18, 19, 20, 21, 22, 23];
-  const s = 24;
-  const locals = vec([[...uleb(6), I32], [...uleb(9), V128], [...uleb(1), F64]]);
-  const zero = op.v128Const(new Array(16).fill(0));
-  const body = [
-    ...op.get(p), ...op.f64x2Splat, ...op.set(pv),
-    ...op.get(pinv), ...op.f64x2Splat, ...op.set(piv),
-    ...op.get(over), ...op.i32x4Splat, ...op.set(overv),
-    ...op.v128Const(U24_SPREAD), ...op.set(spread),
-    ...op.i32Const(0xff000000), ...op.i32x4Splat, ...op.set(top),
-    ...op.i32Const(0), ...op.set(i),
-    ...op.i32Const(0), ...op.set(firstBad),
-    ...op.block, ...op.loop, // rows
-    ...op.get(i), ...op.get(count), ...op.i32GeU, ...op.brIf(1),
-    ...op.get(rows), ...op.get(i), ...op.get(stride), ...op.i32Mul, ...op.i32Add, ...op.set(ptr),
-    ...zero, ...op.set(a), ...zero, ...op.set(b), ...zero, ...op.set(bad),
-    ...op.i32Const(0), ...op.set(j),
-    ...op.block, ...op.loop, // blocks of ≤ 128 columns
-    ...op.get(j), ...op.get(n), ...op.i32GeU, ...op.brIf(1),
-    ...op.get(j), ...op.i32Const(128), ...op.i32Add, ...op.tee(end), ...op.get(n), ...op.get(end), ...op.get(n), ...op.i32LtU, ...op.select, ...op.set(end),
-    ...op.loop, // four entries (12 bytes) per step
-    ...op.get(ptr), ...op.v128Load(), ...op.get(spread), ...op.swizzle, ...op.set(x),
-    ...op.get(bad), ...op.get(x), ...op.get(overv), ...op.i32x4Add, ...op.v128Or, ...op.set(bad),
-    ...op.get(a), ...op.get(x), ...op.f64x2FromLowI32,
-    ...op.get(v), ...op.get(j), ...op.i32Const(3), ...[0x74], ...op.i32Add, ...op.v128Load(), ...op.f64x2Mul, ...op.f64x2Add, ...op.set(a),
-    ...op.get(b), ...op.get(x), ...op.get(x), ...op.shuffle(HIGH_HALF), ...op.f64x2FromLowI32,
-    ...op.get(v), ...op.get(j), ...op.i32Const(3), ...[0x74], ...op.i32Add, ...op.v128Load(16), ...op.f64x2Mul, ...op.f64x2Add, ...op.set(b),
-    ...op.get(ptr), ...op.i32Const(12), ...op.i32Add, ...op.set(ptr),
-    ...op.get(j), ...op.i32Const(4), ...op.i32Add, ...op.tee(j), ...op.get(end), ...op.i32LtU, ...op.brIf(0),
-    ...op.end,
-    ...reduce2(a, pv, piv),
-    ...reduce2(b, pv, piv),
-    ...op.br(0),
-    ...op.end, ...op.end,
-    ...op.get(y), ...op.get(i), ...op.i32Const(3), ...[0x74], ...op.i32Add, ...op.set(yaddr),
-    ...storeCanon(yaddr, a, b, s, p, pinv),
-    // firstBad = firstBad || (any lane of bad has bit 24+ set ? i + 1 : 0)
-    ...op.get(firstBad), ...op.i32Eqz,
-    ...op.get(bad), ...op.get(top), ...op.v128And, ...op.anyTrue,
-    ...[0x71], // i32.and
-    ...op.if, ...op.get(i), ...op.i32Const(1), ...op.i32Add, ...op.set(firstBad), ...op.end,
-    ...op.get(i), ...op.i32Const(1), ...op.i32Add, ...op.set(i),
-    ...op.br(0),
-    ...op.end, ...op.end,
-    ...op.get(firstBad),
-    ...op.end,
-  ];
-  return [...locals, ...body];
-}
-
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const types = vec([
     [0x60, ...vec([[I32]]), ...vec([[I32]])],
     [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [F64], [F64]]), ...vec([])],
-    [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [F64], [F64], [I32]]), ...vec([[I32]])],
   ]);
-  const funcs = vec([[0], [1], [2]]);
+  const funcs = vec([[0], [1]]);
   const memory = vec([[0x00, ...uleb(1)]]);
   const exports = vec([
     [...name('memory'), 0x02, 0],
     [...name('genMatVec'), 0x00, 1],
-    [...name('u24Dots'), 0x00, 2],
   ]);
-  const code = vec([mixFunc(), genFunc(), dotsFunc()].map((f) => [...uleb(f.length), ...f]));
+  const code = vec([mixFunc(), genFunc()].map((f) => [...uleb(f.length), ...f]));
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, types), ...section(3, funcs), ...section(5, memory), ...section(7, exports), ...section(10, code),
@@ -281,7 +212,6 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
 export interface MatVecKernels {
   memory: WebAssembly.Memory;
   genMatVec(n: number, cols: number, v: number, y: number, u0: number, k1: number, p: number, pinv: number): void;
-  u24Dots(rows: number, stride: number, count: number, n: number, v: number, y: number, p: number, pinv: number, over: number): number;
 }
 
 let cached: MatVecKernels | null | undefined;

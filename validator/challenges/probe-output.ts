@@ -17,67 +17,11 @@ function clip(text: string): string {
 }
 
 /**
- * A JSON string field left in place inside stdout (start/end index its
- * characters, without the quotes): the compute open phase carries megabytes
- * of base64 that JSON.parse would copy for nothing.
+ * Splits stdout into JSON records, one JSON.parse per non-blank line; any
+ * other line, a non-zero exit or a timeout becomes a finding (its text
+ * clipped to MAX_FINDING_TEXT characters), never a throw.
  */
-export class RawText {
-  constructor(
-    readonly text: string,
-    readonly start: number,
-    readonly end: number,
-  ) {}
-
-  get length(): number {
-    return this.end - this.start;
-  }
-
-  slice(from: number, to: number): string {
-    return this.text.substring(this.start + from, this.start + to);
-  }
-
-  endsWith(s: string): boolean {
-    return this.text.startsWith(s, this.end - s.length);
-  }
-}
-
-export interface ParseOptions {
-  /**
-   * Records of this type whose LAST field is the string `field` are read
-   * without JSON.parse: the header before the field is parsed as JSON, the
-   * string must contain no quote, and the field becomes a RawText of its
-   * characters as written (escapes are not decoded: the consumer accepts only
-   * plain base64, so a backslash is rejected there). Any other line shape is
-   * parsed with JSON.parse as usual.
-   */
-  rawField?: { type: string; field: string };
-}
-
-/** The header record of a `{"type":T,…,"F":"<raw>"}` line, or undefined when the line has another shape. */
-function parseRawLine(stdout: string, start: number, end: number, raw: { type: string; field: string }): ProbeRecord | undefined {
-  const prefix = `{"type":${JSON.stringify(raw.type)},`;
-  if (!stdout.startsWith(prefix, start) || !stdout.startsWith('"}', end - 2)) return undefined;
-  const key = `,${JSON.stringify(raw.field)}:"`;
-  const at = stdout.indexOf(key, start);
-  // The header is short; a key found later is part of something else.
-  if (at < 0 || at - start > 4096) return undefined;
-  const from = at + key.length;
-  const to = end - 2;
-  if (to < from) return undefined;
-  // Bounded scan: the first quote after the key must be the closing one.
-  if (stdout.indexOf('"', from) !== to) return undefined;
-  let header: unknown;
-  try {
-    header = JSON.parse(`${stdout.slice(start, at)}}`);
-  } catch {
-    return undefined;
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header) || raw.field in header) return undefined;
-  return { ...(header as ProbeRecord), [raw.field]: new RawText(stdout, from, to) };
-}
-
-/** Splits stdout into JSON records; anything else becomes a finding, never a throw. */
-export function parseProbeOutput(phase: string, outcome: ExecOutcome, options: ParseOptions = {}): ParsedOutput {
+export function parseProbeOutput(phase: string, outcome: ExecOutcome): ParsedOutput {
   const findings: string[] = [];
   const records: ProbeRecord[] = [];
   if (outcome.timedOut) findings.push(`${phase}: probe killed at the ${Math.round(outcome.elapsedMs)} ms timeout`);
@@ -87,15 +31,8 @@ export function parseProbeOutput(phase: string, outcome: ExecOutcome, options: P
   for (let start = 0, lineNo = 1; start < out.length; lineNo++) {
     let end = out.indexOf('\n', start);
     if (end < 0) end = out.length;
-    const lineStart = start;
+    const line = out.slice(start, end);
     start = end + 1;
-    const fast = options.rawField ? parseRawLine(out, lineStart, end, options.rawField) : undefined;
-    if (fast) {
-      records.push(fast);
-      continue;
-    }
-    // Slow path: only short lines are worth clipping into a finding, but all are parsed.
-    const line = out.slice(lineStart, end);
     if (line.trim() === '') continue;
     let value: unknown;
     try {
