@@ -16,8 +16,12 @@ export const MIN_CORE_RATE = 1e9;
  * slows the single run a little), docs/verification.md "Cores".
  */
 export const CORE_EFFICIENCY_MIN = 0.75;
-/** The no-op's time (round trip and exec start) subtracted from a run at most; never more than half the run. */
-export const MAX_OVERHEAD_MS = 1000;
+/**
+ * The no-op's time (round trip and exec start) subtracted from a run at most,
+ * and never more than half the run: enough for a 300 ms round trip and a slow
+ * exec, and all a miner padding its no-ops can gain (docs/verification.md).
+ */
+export const MAX_OVERHEAD_MS = 600;
 
 export interface RunTimes {
   /** Multiply-adds one worker does in one run. */
