@@ -10,6 +10,8 @@ import type {
   AllocateRequest,
   AllocateResponse,
   Container,
+  GetCapacityRequest,
+  GetCapacityResponse,
   ListContainersRequest,
   ListContainersResponse,
   ReleaseRequest,
@@ -21,6 +23,7 @@ import { Failure, errorMessage, invalidArgument, notFound, permissionDenied } fr
 import type { Identity } from '../common/identity.js';
 import type { Logger } from '../common/logger.js';
 import { parseMemory } from '../common/units.js';
+import { CONTRACT_VERSION, SOFTWARE_VERSION } from '../common/versions.js';
 import { parseAllocationRequest, type AllocationSpec } from './allocations/allocation-request.js';
 import type { Allocation, AllocationRegistry } from './allocations/allocation-registry.js';
 import { Allocations } from './allocations/allocations.js';
@@ -90,6 +93,26 @@ export class MinerService implements MinerHandlers {
       cpusTotal: left.totalCpus,
       memoryUsedBytes: left.totalMemoryBytes - left.memoryBytes,
       memoryTotalBytes: left.totalMemoryBytes,
+    };
+  }
+
+  /** The offer as this miner states it (a claim: validators prove it). */
+  async getCapacity(_request: GetCapacityRequest, _caller: Identity): Promise<GetCapacityResponse> {
+    const host = await this.hostResources();
+    const left = remaining(host, this.policy, this.registry.holdings());
+    return {
+      totalCpus: left.totalCpus,
+      freeCpus: left.cpus,
+      totalMemoryBytes: left.totalMemoryBytes,
+      freeMemoryBytes: left.memoryBytes,
+      totalGpus: this.policy.gpus,
+      freeGpus: left.gpus,
+      gpuModels: [],
+      maxCpusPerAllocation: Math.floor(Math.min(host.cpus, left.totalCpus)),
+      maxMemoryBytesPerAllocation: left.totalMemoryBytes,
+      allocations: this.registry.all().length,
+      minerVersion: SOFTWARE_VERSION,
+      contractVersion: CONTRACT_VERSION,
     };
   }
 

@@ -2,7 +2,7 @@
 import { identityFromSubjectAltName, type Identity, type Role } from '../../common/identity.js';
 import { Failure } from '../../common/errors.js';
 
-export type MinerMethod = 'allocate' | 'runChallenge' | 'listContainers' | 'release';
+export type MinerMethod = 'allocate' | 'runChallenge' | 'listContainers' | 'release' | 'getCapacity';
 
 /** Owner checks (a renter touches only its own containers) live in the handlers. */
 export const POLICY: Record<MinerMethod, readonly Role[]> = {
@@ -10,6 +10,7 @@ export const POLICY: Record<MinerMethod, readonly Role[]> = {
   runChallenge: ['validator', 'renter', 'operator'],
   listContainers: ['validator', 'renter', 'operator'],
   release: ['validator', 'renter', 'operator'],
+  getCapacity: ['validator', 'renter', 'operator'],
 };
 
 export interface PeerCertificateLike {

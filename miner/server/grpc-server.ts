@@ -50,6 +50,7 @@ export async function startMinerServer(options: MinerServerOptions): Promise<Run
     allocate: calls.unary('allocate', (req, caller) => handlers.allocate(req, caller)),
     listContainers: calls.unary('listContainers', (req, caller) => handlers.listContainers(req, caller)),
     release: calls.unary('release', (req, caller) => handlers.release(req, caller)),
+    getCapacity: calls.unary('getCapacity', (req, caller) => handlers.getCapacity(req, caller)),
     runChallenge: calls.runChallenge(handlers),
   };
 

@@ -2,6 +2,8 @@
 import type {
   AllocateRequest,
   AllocateResponse,
+  GetCapacityRequest,
+  GetCapacityResponse,
   ListContainersRequest,
   ListContainersResponse,
   ReleaseRequest,
@@ -23,4 +25,5 @@ export interface MinerHandlers {
   runChallenge(request: RunChallengeRequest, caller: Identity, sink: EventSink): Promise<void>;
   listContainers(request: ListContainersRequest, caller: Identity): Promise<ListContainersResponse>;
   release(request: ReleaseRequest, caller: Identity): Promise<ReleaseResponse>;
+  getCapacity(request: GetCapacityRequest, caller: Identity): Promise<GetCapacityResponse>;
 }

@@ -26,9 +26,10 @@ describe('the contract (proto/)', () => {
     await buf('format', '--diff', '--exit-code');
   });
 
-  it('has no breaking change against the first released contract (v1.0.0)', async () => {
-    await buf('breaking', '--against', 'proto/releases/v1.0.0.binpb');
-  });
+  for (const release of ['v1.0.0', 'v1.1.0'])
+    it(`has no breaking change against the released contract ${release}`, async () => {
+      await buf('breaking', '--against', `proto/releases/${release}.binpb`);
+    });
 
   it('would fail buf breaking on an incompatible change', async () => {
     // A descriptor set without a field the release has must be reported.

@@ -5,6 +5,7 @@ import {
   MinerServiceClient,
   type AllocateRequest,
   type AllocateResponse,
+  type GetCapacityResponse,
   type ListContainersResponse,
   type ReleaseResponse,
   ChallengeType,
@@ -53,6 +54,8 @@ export const allocate = (c: MinerServiceClient, req: Partial<AllocateRequest>): 
 export const listContainers = (c: MinerServiceClient): Promise<ListContainersResponse> => call(c.listContainers, c, {});
 
 export const release = (c: MinerServiceClient, containerId: string): Promise<ReleaseResponse> => call(c.release, c, { containerId });
+
+export const getCapacity = (c: MinerServiceClient): Promise<GetCapacityResponse> => call(c.getCapacity, c, {});
 
 export const healthCheck = (c: HealthClient, service = ''): Promise<HealthCheckResponse> => call(c.check, c, { service }, 10_000);
 

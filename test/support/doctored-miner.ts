@@ -25,6 +25,8 @@ export interface Doctoring {
   inflateCpu?: number;
   /** Announce this SSH port instead of the real one. */
   sshPort?: number;
+  /** Claim this many times the CPUs and memory the miner really offers (GetCapacity). */
+  overclaim?: number;
 }
 
 export interface DoctoredMiner {
@@ -49,6 +51,20 @@ export async function startDoctoredMiner(upstream: MinerProcess, doctoring: Doct
     },
     listContainers: (call, callback) => client.listContainers(call.request, new Metadata(), callback),
     release: (call, callback) => client.release(call.request, new Metadata(), callback),
+    getCapacity: (call, callback) =>
+      client.getCapacity(call.request, new Metadata(), (err, res) => {
+        if (err || !doctoring.overclaim) return callback(err, res);
+        const k = doctoring.overclaim;
+        callback(null, {
+          ...res,
+          totalCpus: res.totalCpus * k,
+          freeCpus: res.freeCpus * k,
+          totalMemoryBytes: Math.round(res.totalMemoryBytes * k),
+          freeMemoryBytes: Math.round(res.freeMemoryBytes * k),
+          maxCpusPerAllocation: res.maxCpusPerAllocation * k,
+          maxMemoryBytesPerAllocation: Math.round(res.maxMemoryBytesPerAllocation * k),
+        });
+      }),
     runChallenge: (call: ServerWritableStream<RunChallengeRequest, RunChallengeResponse>) => {
       const stream = client.runChallenge(call.request);
       call.on('cancelled', () => stream.cancel());

@@ -488,6 +488,43 @@ export interface ReleaseResponse {
   containerId: string;
 }
 
+/** GetCapacityRequest has no fields. */
+export interface GetCapacityRequest {
+}
+
+/**
+ * GetCapacityResponse is the miner's offer as the miner states it. Every
+ * figure is a claim: validators believe only what they prove in rented
+ * containers, and over-claiming never raises a weight.
+ */
+export interface GetCapacityResponse {
+  /**
+   * CPUs this miner hands out in all (after its host reserve and
+   * overcommit), and how many are not held by any allocation now.
+   */
+  totalCpus: number;
+  freeCpus: number;
+  /** Memory in bytes this miner hands out in all, and how much is free. */
+  totalMemoryBytes: number;
+  freeMemoryBytes: number;
+  /** GPUs the operator says this host may hand out, and how many are free. */
+  totalGpus: number;
+  freeGpus: number;
+  /**
+   * GPU models as the miner states them (e.g. "NVIDIA A100 80GB"), one per
+   * GPU when known.
+   */
+  gpuModels: string[];
+  /** The most one Allocate may ask for. */
+  maxCpusPerAllocation: number;
+  maxMemoryBytesPerAllocation: number;
+  /** Allocations held now. */
+  allocations: number;
+  /** Versions of the miner software and of this contract (e.g. "1.1.0"). */
+  minerVersion: string;
+  contractVersion: string;
+}
+
 function createBaseAllocateRequest(): AllocateRequest {
   return { memory: "", cpuCount: 0, devices: [], publicKeys: [], leaseSeconds: 0 };
 }
@@ -2732,6 +2769,360 @@ export const ReleaseResponse: MessageFns<ReleaseResponse> = {
   },
 };
 
+function createBaseGetCapacityRequest(): GetCapacityRequest {
+  return {};
+}
+
+export const GetCapacityRequest: MessageFns<GetCapacityRequest> = {
+  encode(_: GetCapacityRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCapacityRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCapacityRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetCapacityRequest {
+    return {};
+  },
+
+  toJSON(_: GetCapacityRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetCapacityRequest>, I>>(base?: I): GetCapacityRequest {
+    return GetCapacityRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetCapacityRequest>, I>>(_: I): GetCapacityRequest {
+    const message = createBaseGetCapacityRequest();
+    return message;
+  },
+};
+
+function createBaseGetCapacityResponse(): GetCapacityResponse {
+  return {
+    totalCpus: 0,
+    freeCpus: 0,
+    totalMemoryBytes: 0,
+    freeMemoryBytes: 0,
+    totalGpus: 0,
+    freeGpus: 0,
+    gpuModels: [],
+    maxCpusPerAllocation: 0,
+    maxMemoryBytesPerAllocation: 0,
+    allocations: 0,
+    minerVersion: "",
+    contractVersion: "",
+  };
+}
+
+export const GetCapacityResponse: MessageFns<GetCapacityResponse> = {
+  encode(message: GetCapacityResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.totalCpus !== 0) {
+      writer.uint32(9).double(message.totalCpus);
+    }
+    if (message.freeCpus !== 0) {
+      writer.uint32(17).double(message.freeCpus);
+    }
+    if (message.totalMemoryBytes !== 0) {
+      writer.uint32(24).uint64(message.totalMemoryBytes);
+    }
+    if (message.freeMemoryBytes !== 0) {
+      writer.uint32(32).uint64(message.freeMemoryBytes);
+    }
+    if (message.totalGpus !== 0) {
+      writer.uint32(40).uint32(message.totalGpus);
+    }
+    if (message.freeGpus !== 0) {
+      writer.uint32(48).uint32(message.freeGpus);
+    }
+    for (const v of message.gpuModels) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.maxCpusPerAllocation !== 0) {
+      writer.uint32(64).uint32(message.maxCpusPerAllocation);
+    }
+    if (message.maxMemoryBytesPerAllocation !== 0) {
+      writer.uint32(72).uint64(message.maxMemoryBytesPerAllocation);
+    }
+    if (message.allocations !== 0) {
+      writer.uint32(80).uint32(message.allocations);
+    }
+    if (message.minerVersion !== "") {
+      writer.uint32(90).string(message.minerVersion);
+    }
+    if (message.contractVersion !== "") {
+      writer.uint32(98).string(message.contractVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCapacityResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCapacityResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.totalCpus = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.freeCpus = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.totalMemoryBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.freeMemoryBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.totalGpus = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.freeGpus = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.gpuModels.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.maxCpusPerAllocation = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.maxMemoryBytesPerAllocation = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.allocations = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.minerVersion = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.contractVersion = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetCapacityResponse {
+    return {
+      totalCpus: isSet(object.totalCpus)
+        ? globalThis.Number(object.totalCpus)
+        : isSet(object.total_cpus)
+        ? globalThis.Number(object.total_cpus)
+        : 0,
+      freeCpus: isSet(object.freeCpus)
+        ? globalThis.Number(object.freeCpus)
+        : isSet(object.free_cpus)
+        ? globalThis.Number(object.free_cpus)
+        : 0,
+      totalMemoryBytes: isSet(object.totalMemoryBytes)
+        ? globalThis.Number(object.totalMemoryBytes)
+        : isSet(object.total_memory_bytes)
+        ? globalThis.Number(object.total_memory_bytes)
+        : 0,
+      freeMemoryBytes: isSet(object.freeMemoryBytes)
+        ? globalThis.Number(object.freeMemoryBytes)
+        : isSet(object.free_memory_bytes)
+        ? globalThis.Number(object.free_memory_bytes)
+        : 0,
+      totalGpus: isSet(object.totalGpus)
+        ? globalThis.Number(object.totalGpus)
+        : isSet(object.total_gpus)
+        ? globalThis.Number(object.total_gpus)
+        : 0,
+      freeGpus: isSet(object.freeGpus)
+        ? globalThis.Number(object.freeGpus)
+        : isSet(object.free_gpus)
+        ? globalThis.Number(object.free_gpus)
+        : 0,
+      gpuModels: globalThis.Array.isArray(object?.gpuModels)
+        ? object.gpuModels.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.gpu_models)
+        ? object.gpu_models.map((e: any) => globalThis.String(e))
+        : [],
+      maxCpusPerAllocation: isSet(object.maxCpusPerAllocation)
+        ? globalThis.Number(object.maxCpusPerAllocation)
+        : isSet(object.max_cpus_per_allocation)
+        ? globalThis.Number(object.max_cpus_per_allocation)
+        : 0,
+      maxMemoryBytesPerAllocation: isSet(object.maxMemoryBytesPerAllocation)
+        ? globalThis.Number(object.maxMemoryBytesPerAllocation)
+        : isSet(object.max_memory_bytes_per_allocation)
+        ? globalThis.Number(object.max_memory_bytes_per_allocation)
+        : 0,
+      allocations: isSet(object.allocations) ? globalThis.Number(object.allocations) : 0,
+      minerVersion: isSet(object.minerVersion)
+        ? globalThis.String(object.minerVersion)
+        : isSet(object.miner_version)
+        ? globalThis.String(object.miner_version)
+        : "",
+      contractVersion: isSet(object.contractVersion)
+        ? globalThis.String(object.contractVersion)
+        : isSet(object.contract_version)
+        ? globalThis.String(object.contract_version)
+        : "",
+    };
+  },
+
+  toJSON(message: GetCapacityResponse): unknown {
+    const obj: any = {};
+    if (message.totalCpus !== 0) {
+      obj.totalCpus = floatToJson(message.totalCpus);
+    }
+    if (message.freeCpus !== 0) {
+      obj.freeCpus = floatToJson(message.freeCpus);
+    }
+    if (message.totalMemoryBytes !== 0) {
+      obj.totalMemoryBytes = Math.round(message.totalMemoryBytes);
+    }
+    if (message.freeMemoryBytes !== 0) {
+      obj.freeMemoryBytes = Math.round(message.freeMemoryBytes);
+    }
+    if (message.totalGpus !== 0) {
+      obj.totalGpus = Math.round(message.totalGpus);
+    }
+    if (message.freeGpus !== 0) {
+      obj.freeGpus = Math.round(message.freeGpus);
+    }
+    if (message.gpuModels?.length) {
+      obj.gpuModels = message.gpuModels;
+    }
+    if (message.maxCpusPerAllocation !== 0) {
+      obj.maxCpusPerAllocation = Math.round(message.maxCpusPerAllocation);
+    }
+    if (message.maxMemoryBytesPerAllocation !== 0) {
+      obj.maxMemoryBytesPerAllocation = Math.round(message.maxMemoryBytesPerAllocation);
+    }
+    if (message.allocations !== 0) {
+      obj.allocations = Math.round(message.allocations);
+    }
+    if (message.minerVersion !== "") {
+      obj.minerVersion = message.minerVersion;
+    }
+    if (message.contractVersion !== "") {
+      obj.contractVersion = message.contractVersion;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetCapacityResponse>, I>>(base?: I): GetCapacityResponse {
+    return GetCapacityResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetCapacityResponse>, I>>(object: I): GetCapacityResponse {
+    const message = createBaseGetCapacityResponse();
+    message.totalCpus = object.totalCpus ?? 0;
+    message.freeCpus = object.freeCpus ?? 0;
+    message.totalMemoryBytes = object.totalMemoryBytes ?? 0;
+    message.freeMemoryBytes = object.freeMemoryBytes ?? 0;
+    message.totalGpus = object.totalGpus ?? 0;
+    message.freeGpus = object.freeGpus ?? 0;
+    message.gpuModels = object.gpuModels?.map((e) => e) || [];
+    message.maxCpusPerAllocation = object.maxCpusPerAllocation ?? 0;
+    message.maxMemoryBytesPerAllocation = object.maxMemoryBytesPerAllocation ?? 0;
+    message.allocations = object.allocations ?? 0;
+    message.minerVersion = object.minerVersion ?? "";
+    message.contractVersion = object.contractVersion ?? "";
+    return message;
+  },
+};
+
 /**
  * MinerService is what a Polarise miner offers to renters and validators:
  * hardened containers with CPU and memory limits reachable over SSH, and a way
@@ -2794,6 +3185,19 @@ export const MinerServiceService = {
     responseSerialize: (value: ReleaseResponse): Buffer => Buffer.from(ReleaseResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReleaseResponse => ReleaseResponse.decode(value),
   },
+  /**
+   * GetCapacity returns what the miner offers: a claim, which validators
+   * prove by renting the free part and challenging it. Any role may ask.
+   */
+  getCapacity: {
+    path: "/polarise.v1.MinerService/GetCapacity" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetCapacityRequest): Buffer => Buffer.from(GetCapacityRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetCapacityRequest => GetCapacityRequest.decode(value),
+    responseSerialize: (value: GetCapacityResponse): Buffer => Buffer.from(GetCapacityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetCapacityResponse => GetCapacityResponse.decode(value),
+  },
 } as const;
 
 export interface MinerServiceServer extends UntypedServiceImplementation {
@@ -2812,6 +3216,11 @@ export interface MinerServiceServer extends UntypedServiceImplementation {
   listContainers: handleUnaryCall<ListContainersRequest, ListContainersResponse>;
   /** Release stops and removes a container and frees its capacity and port. */
   release: handleUnaryCall<ReleaseRequest, ReleaseResponse>;
+  /**
+   * GetCapacity returns what the miner offers: a claim, which validators
+   * prove by renting the free part and challenging it. Any role may ask.
+   */
+  getCapacity: handleUnaryCall<GetCapacityRequest, GetCapacityResponse>;
 }
 
 export interface MinerServiceClient extends Client {
@@ -2879,6 +3288,25 @@ export interface MinerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReleaseResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetCapacity returns what the miner offers: a claim, which validators
+   * prove by renting the free part and challenging it. Any role may ask.
+   */
+  getCapacity(
+    request: GetCapacityRequest,
+    callback: (error: ServiceError | null, response: GetCapacityResponse) => void,
+  ): ClientUnaryCall;
+  getCapacity(
+    request: GetCapacityRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetCapacityResponse) => void,
+  ): ClientUnaryCall;
+  getCapacity(
+    request: GetCapacityRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetCapacityResponse) => void,
   ): ClientUnaryCall;
 }
 
