@@ -2,8 +2,10 @@ import { expect } from 'chai';
 import { execFile, spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
-import { LiveView, liveViewMode, renderFrame, renderScoreTable, sparkline, type MinerView } from '../../validator/view/live-view.js';
+import { PHASES } from '../../validator/round-types.js';
+import { LiveView, liveViewMode, renderFrame, renderScoreTable, sparkline, type MinerView, type ScoreRow } from '../../validator/view/live-view.js';
 import { samples, minerRound } from '../support/round-results.js';
+import { TerminalScreen } from '../support/terminal-screen.js';
 
 const run = promisify(execFile);
 const DRIVER = ['--import', 'tsx', 'test/fixtures/live-view-driver.ts'];
@@ -27,14 +29,11 @@ async function runInPty(args: string[]): Promise<string> {
   return stdout;
 }
 
+type Sink = PassThrough & { isTTY: boolean; columns: number; rows?: number; writes: number; text(): string };
+
 /** A writable that remembers what it was given. */
-function sink(isTTY: boolean): PassThrough & { isTTY: boolean; columns: number; text(): string; writes: number } {
-  const stream = Object.assign(new PassThrough(), { isTTY, columns: 100, writes: 0 }) as PassThrough & {
-    isTTY: boolean;
-    columns: number;
-    writes: number;
-    text(): string;
-  };
+function sink(isTTY: boolean, size: { columns?: number; rows?: number } = {}): Sink {
+  const stream = Object.assign(new PassThrough(), { isTTY, columns: size.columns ?? 100, rows: size.rows, writes: 0 }) as Sink;
   const chunks: string[] = [];
   stream.on('data', (c: Buffer) => {
     chunks.push(c.toString());
@@ -42,6 +41,25 @@ function sink(isTTY: boolean): PassThrough & { isTTY: boolean; columns: number; 
   });
   stream.text = () => chunks.join('');
   return stream;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Two miners through every phase with samples (several frames drawn), then finish() with their score table. */
+async function driveRound(view: LiveView): Promise<{ table: ScoreRow[] }> {
+  view.note('metrics: http://127.0.0.1:9100/metrics');
+  for (const phase of PHASES.filter((p) => p !== 'done')) {
+    for (const [miner, cpu] of [['honest', 190], ['lazy', 40]] as const) {
+      view.phase(miner, phase, `in ${phase}`);
+      view.sample(miner, samples(phase, 1, cpu, 200 * MiB)[0]!);
+    }
+    await sleep(30);
+  }
+  const results = [minerRound('honest', 0.95), minerRound('lazy', 0.35)];
+  for (const r of results) view.minerDone(r);
+  const table = results.map((r, i) => ({ miner: r.miner, roundScore: r.roundScore, components: r.components, ema: r.roundScore, weight: [0.73, 0.27][i]! }));
+  view.finish(table);
+  return { table };
 }
 
 const visible = (line: string) => [...line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')].length;
@@ -122,6 +140,41 @@ describe('live view', () => {
       expect(out.text().endsWith(`${ESC}[?25h`)).to.equal(true);
     });
 
+    it('on a 160x45 terminal the score table stays on screen whole, and a note after it erases nothing', async () => {
+      const out = sink(true, { columns: 160, rows: 45 });
+      const view = new LiveView(out, { mode: 'tty', cpuCount: 2 });
+      const { table } = await driveRound(view);
+      view.note('report: var/demo/report.html'); // as validator/main.ts does right after finish()
+      view.stop();
+      await new Promise((resolve) => setImmediate(resolve));
+      const bytes = out.text();
+      const screen = new TerminalScreen(160, 45).write(bytes).screen();
+      const at = screen.findIndex((line) => /^miner +round +compute/.test(line));
+      expect(at, screen.join('\n')).to.be.greaterThan(0);
+      expect(screen.slice(at)).to.deep.equal([...renderScoreTable(table), 'report: var/demo/report.html']);
+      // The last frame stays above the table.
+      expect(screen.slice(0, at).join('\n')).to.match(/round 2 miner\(s\) · 0 running · 2 done · 0 failed\nhonest +done .*\nlazy +done /);
+      // Nothing written from the table on moves the cursor up or erases a line or the screen.
+      const tableStart = bytes.lastIndexOf(renderScoreTable(table)[0]!);
+      expect(tableStart).to.be.greaterThan(0);
+      expect(bytes.slice(tableStart)).not.to.match(/\x1b\[[0-9;]*[AFHJKf]/);
+    });
+
+    it('draws nothing after finish(), even for a frame that was due or events that come late', async () => {
+      const out = sink(true);
+      const view = new LiveView(out, { mode: 'tty', cpuCount: 1 });
+      view.phase('m', 'allocate');
+      await sleep(150); // a first frame is drawn
+      view.sample('m', samples('compute-commit', 1, 90, MiB)[0]!); // a frame is now scheduled...
+      view.finish([{ miner: 'm', ema: 0.5, weight: 1 }]); // ...and must not fire
+      const written = out.text();
+      view.phase('m', 'release');
+      view.sample('m', samples('release', 1, 10, MiB)[0]!);
+      view.note('late note');
+      await sleep(250);
+      expect(out.text().slice(written.length)).to.equal('late note\n');
+    });
+
     it('plain mode prints a line per phase change only, and nothing per sample', () => {
       const out = sink(false);
       const view = new LiveView(out, { mode: 'plain', now: () => new Date('2025-01-01T00:00:00Z') });
@@ -155,6 +208,12 @@ describe('live view', () => {
       expect(plainText).to.match(/honest +0\.950 +0\.950 +0\.950 +1\.000 +0\.950 +0\.930 +69\.9%/);
       expect(plainText).to.match(/down +0\.000 .* 0\.0% +ssh: connection reset/);
       expect(output).not.to.include(`${ESC}[31mby peer`); // the miner's own escape sequence was defused
+      // What the terminal shows at the end: the last frame, then the whole score table.
+      const screen = new TerminalScreen(120, 40).write(output).screen();
+      const [head, rule, ...rows] = screen.slice(-5);
+      expect(head).to.match(/^miner +round +compute/);
+      expect(rule?.split(/ +/)).to.have.length(9).and.to.satisfy((rules: string[]) => rules.every((r) => /^─+$/.test(r)));
+      expect(rows.map((row) => row.split(' ')[0])).to.deep.equal(['honest', 'lazy-miner', 'down']);
     });
 
     it('off a terminal: plain structured lines without a single ESC byte', async () => {

@@ -2,9 +2,53 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Phase, SampleRecord } from '../../validator/round-types.js';
 import { renderReport, reportData, writeReport } from '../../validator/view/report.js';
+import { detailRow, detailsTable } from '../../validator/view/report-details.js';
+import { callTimeline } from '../../validator/view/report-timeline.js';
 import { ScoreStore } from '../../validator/scoring/score-store.js';
-import { minerRound } from '../support/round-results.js';
+import { challenge, minerRound, samples } from '../support/round-results.js';
+
+const MiB = 1024 * 1024;
+const CPU_COLOR = '#d97706';
+
+/** One call's samples: `count` of them, 100 ms apart from the call's own start. */
+function call(phase: Phase, count: number, cpu: number): SampleRecord[] {
+  return samples(phase, count, cpu, 64 * MiB).map((s, i) => ({ ...s, elapsedUs: (i + 1) * 100_000 }));
+}
+
+/** The x coordinates of each `<path class="segment">` of one colour in an SVG, path by path. */
+function segmentXs(svg: string, color: string): number[][] {
+  const paths = [...svg.matchAll(/<path class="segment" d="([^"]+)"[^>]*stroke="([^"]+)"/g)].filter((m) => m[2] === color);
+  return paths.map((m) => m[1]!.replace(/^M/, '').split(' L').map((xy) => Number(xy.split(',')[0])));
+}
+
+/** What validator/miner-round.ts computeRecord and memoryRecord keep today, with unrounded figures as they come. */
+const COMPUTE_DETAILS = {
+  n: 1856,
+  factors: 41,
+  workers: 2,
+  throughputGmas: 38.52,
+  perCoreGmas: 19.8,
+  coreEquivalents: 1.93,
+  efficiency: 0.973,
+  overheadMs: 41,
+  allRunsMs: [1199, 1003],
+  singleRunsMs: [1012],
+  noopRunsMs: [40, 41],
+  verifyCpuMs: 110,
+  ingressBytes: 174_321,
+  component: 1,
+};
+const MEMORY_DETAILS = {
+  sizeBytes: 256 * MiB,
+  commitMs: 1586.8680729999996,
+  openMs: 303.93825100000004,
+  walksMs: [303.93825100000004, 320.5],
+  segmentsChecked: 9,
+  blocksChecked: 16,
+  component: 1,
+};
 
 describe('HTML report', () => {
   let dir: string;
@@ -40,8 +84,9 @@ describe('HTML report', () => {
     // Per challenge a CPU and a memory chart; per miner a history chart.
     expect(svgs).to.have.length(challenges * 2 + 2);
     expect(html.match(/<figure class="challenge">/g)).to.have.length(challenges);
-    for (const label of ['CPU (% of one core)', 'memory (MiB)', 'time since start (s)', 'round', 'score']) expect(html).to.include(`>${label}</text>`);
-    expect(html).to.match(/<polyline points="[\d., ]+"/);
+    for (const label of ['CPU (% of one core)', 'memory (MiB)', 'time in each call, calls one after another (s)', 'round', 'score']) expect(html).to.include(`>${label}</text>`);
+    expect(html).to.match(/<path class="segment" d="M[\d., L]+"/);
+    expect(html).not.to.include('<polyline');
     // The score table: honest dominates.
     expect(html).to.match(/<tr><td><a href="#miner-honest">honest<\/a><\/td><td>0\.\d{3}<\/td><td>(\d+\.\d)%<\/td><td>3<\/td>/);
     const weight = Number(/href="#miner-honest">honest<\/a><\/td><td>[\d.]+<\/td><td>([\d.]+)%/.exec(html)![1]);
@@ -77,5 +122,86 @@ describe('HTML report', () => {
     const html = readFileSync(path, 'utf8');
     expect(html).to.include('Polarise validator report');
     expect(html).to.include('</html>');
+  });
+
+  describe('a challenge of several calls', () => {
+    // A no-op, two commits, two opens: each call's elapsedUs starts again near 0.
+    const calls = [call('compute-commit', 2, 5), call('compute-commit', 12, 190), call('compute-open', 5, 60), call('compute-commit', 10, 195), call('compute-open', 4, 70)];
+
+    it('splits the samples into calls and lays them out one after another with a gap', () => {
+      const timeline = callTimeline(calls.flat());
+      expect(timeline.map((seg) => [seg.phase, seg.samples.length])).to.deep.equal(calls.map((c) => [c[0]!.phase, c.length]));
+      for (const [i, seg] of timeline.entries()) {
+        expect(seg.endS - seg.offsetS).to.be.closeTo(calls[i]!.at(-1)!.elapsedUs / 1e6, 1e-9);
+        if (i > 0) expect(seg.offsetS).to.be.greaterThan(timeline[i - 1]!.endS);
+      }
+      // A phase change starts a new call even when elapsedUs goes on increasing.
+      const phaseOnly = callTimeline([...call('memory-commit', 3, 50), ...call('memory-open', 5, 50).slice(3)]);
+      expect(phaseOnly.map((seg) => seg.phase)).to.deep.equal(['memory-commit', 'memory-open']);
+    });
+
+    it('draws each call as its own path, with x moving forward across the whole chart', () => {
+      // Through the store, as the report reads it: samples come back in the order they were stored.
+      const callStore = ScoreStore.open(join(dir, 'calls.db'));
+      let html: string;
+      try {
+        const roundId = callStore.startRound(new Date(Date.UTC(2025, 0, 2)));
+        callStore.recordMinerRound(roundId, minerRound('calls', 1, { challenges: [challenge('compute', 'commit', true, { samples: calls.flat() })] }), 0.3);
+        callStore.finishRound(roundId, new Date(Date.UTC(2025, 0, 2, 0, 1)));
+        html = renderReport(reportData(callStore));
+      } finally {
+        callStore.close();
+      }
+      const cpuChart = /<svg[^>]*>(?:(?!<\/svg>)[\s\S])*?<title>compute commit: CPU<\/title>[\s\S]*?<\/svg>/.exec(html)![0];
+      const paths = segmentXs(cpuChart, CPU_COLOR);
+      expect(paths.map((xs) => xs.length)).to.deep.equal(calls.map((c) => c.length));
+      const xs = paths.flat();
+      for (let i = 1; i < xs.length; i++) expect(xs[i], `x of sample ${i}`).to.be.greaterThan(xs[i - 1]!);
+      // A visible break: a gap between one call's last sample and the next one's first, and a divider in it.
+      for (let i = 1; i < paths.length; i++) expect(paths[i]![0]! - paths[i - 1]!.at(-1)!).to.be.greaterThan(5);
+      expect(cpuChart.match(/class="call-break"/g)).to.have.length(calls.length - 1);
+      expect(html).to.include('33 samples from 5 call(s)');
+      expect(cpuChart).to.match(/<title>call 2 of 5 \(compute-commit\): 1\.2 s, 12 sample\(s\)<\/title>/);
+    });
+  });
+
+  describe('challenge details', () => {
+    it('are a labelled table with units, not raw JSON', () => {
+      const round = minerRound('details', 1, {
+        challenges: [challenge('compute', 'commit', true, { details: COMPUTE_DETAILS }), challenge('memory', 'commit', true, { details: MEMORY_DETAILS })],
+      });
+      const html = renderReport({ generatedAt: new Date(), scores: [], rounds: [{ id: 1, startedAt: round.startedAt, miners: [{ ...round, roundId: 1, ema: 1 }] }], history: new Map([['details', []]]) });
+      const row = (label: string, value: string, unit: string) => `<tr><th scope="row">${label}</th><td>${value}</td><td class="unit">${unit}</td></tr>`;
+      for (const expected of [
+        row('throughput', '38.52', 'GMA/s'),
+        row('per core', '19.8', 'GMA/s'),
+        row('core equivalents', '1.93', 'reference cores'),
+        row('matrix size n', '1856', ''),
+        row('all-worker commits', '1199, 1003', 'ms'),
+        row('proof data received', '170', 'KiB'),
+        row('size', '256', 'MiB'),
+        row('commit', '1587', 'ms'),
+        row('open', '304', 'ms'),
+        row('walks', '304, 321', 'ms'),
+        row('blocks checked', '16', ''),
+      ]) {
+        expect(html).to.include(expected);
+      }
+      expect(html.match(/<table class="details">/g)).to.have.length(2);
+      expect(html).not.to.match(/"\w+":|&#34;\w+&#34;:|<pre/);
+      expect(html).not.to.include('303.938');
+    });
+
+    it('fall back to a readable rendering for keys it does not know', () => {
+      expect(detailRow('seedPrefix', 'a1b2c3')).to.deep.equal({ label: 'seed prefix', value: 'a1b2c3', unit: '' });
+      expect(detailRow('nested', { rate: 1.5, waitMs: 12.3456 })).to.deep.equal({ label: 'nested', value: 'rate 1.5, wait 12.35 ms', unit: '' });
+      expect(detailRow('someFigure', 0.123456)).to.deep.equal({ label: 'some figure', value: '0.123', unit: '' });
+      expect(detailRow('stepUs', 1234.56)).to.deep.equal({ label: 'step', value: '1235', unit: 'µs' });
+      expect(detailRow('blockSizesBytes', [512, 4096])).to.deep.equal({ label: 'block sizes', value: '0.5, 4', unit: 'KiB' });
+      expect(detailRow('checked', true).value).to.equal('yes');
+      expect(detailRow('total_work', 12_345_678.9).value).to.equal('12,345,679');
+      expect(detailsTable({})).to.equal('');
+      expect(detailsTable({ note: '<b>x</b>' })).to.include('&#60;b&#62;x&#60;/b&#62;');
+    });
   });
 });

@@ -123,12 +123,17 @@ export class LiveView {
     this.schedule();
   }
 
-  /** Draws the last frame, then the score table; the view is stopped afterwards. */
+  /**
+   * Draws the last frame, then the score table; the view is stopped afterwards.
+   * The frame is then no longer the last thing on screen: nothing may move the
+   * cursor back over it (a later note() would erase the table's last lines).
+   */
   finish(table: readonly ScoreRow[]): void {
     this.cancelTimer();
     if (this.options.mode === 'tty') {
       if (this.dirty) this.draw();
       this.write(['', ...renderScoreTable(table, { color: true }), ''].join('\n'));
+      this.drawnLines = 0;
     } else {
       for (const row of table) {
         this.event('score', { miner: row.miner, round: row.roundScore, ...row.components, ema: row.ema, weight: row.weight, error: row.error });
@@ -142,6 +147,8 @@ export class LiveView {
     this.cancelTimer();
     if (this.options.mode === 'tty' && !this.stopped && this.lastDraw > 0) this.write(`${ESC}?25h`);
     this.stopped = true;
+    // The last frame stays as it is: what is printed after it goes below it, erasing nothing.
+    this.drawnLines = 0;
   }
 
   /** The current frame's lines, as the terminal would show them (without colour). */

@@ -10,6 +10,12 @@ import type { Finding } from '../findings.js';
 import type { ChallengeRecord } from '../round-types.js';
 import type { CurrentScore, ScorePoint, ScoreStore, StoredMinerRound, StoredRound } from '../scoring/score-store.js';
 import { normaliseWeights } from '../scoring/scoring.js';
+import { escapeHtml, esc } from './html.js';
+import { lineChart } from './report-chart.js';
+import { detailsTable } from './report-details.js';
+import { challengeCharts, splitCalls } from './report-timeline.js';
+
+export { escapeHtml };
 
 export interface ReportData {
   generatedAt: Date;
@@ -26,13 +32,8 @@ export interface ReportOptions {
 }
 
 const MiB = 1024 * 1024;
-const COLORS = { cpu: '#d97706', memory: '#2563eb', limit: '#9ca3af', score: '#7c3aed', ema: '#059669' };
+const COLORS = { score: '#7c3aed', ema: '#059669' };
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-const esc = (value: unknown): string => escapeHtml(String(value));
 const fixed3 = (x: number): string => x.toFixed(3);
 const anchor = (miner: string): string => `miner-${miner.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 
@@ -57,125 +58,6 @@ export function writeReport(store: ScoreStore, path: string, options: ReportOpti
   renameSync(temporary, path);
 }
 
-interface Series {
-  label: string;
-  color: string;
-  points: ReadonlyArray<readonly [number, number]>;
-  dashed?: boolean;
-  dots?: boolean;
-}
-
-interface ChartSpec {
-  title: string;
-  xLabel: string;
-  yLabel: string;
-  series: Series[];
-  xMin?: number;
-  xMax: number;
-  /** Where x is labelled; default five evenly spaced values. */
-  xTicks?: number[];
-  yMax: number;
-  xFormat?: (x: number) => string;
-  yFormat?: (y: number) => string;
-}
-
-/** Smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k) at or above x; 1 when x <= 0. */
-function niceCeil(x: number): number {
-  if (!(x > 0)) return 1;
-  const power = 10 ** Math.floor(Math.log10(x));
-  return ([1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].find((m) => m * power >= x * (1 - 1e-9)) ?? 10) * power;
-}
-
-const trim = (x: number): string => String(Number(x.toPrecision(4)));
-
-/** A line chart as inline SVG: axes with ticks and labels, one polyline per series, a legend. */
-function lineChart(spec: ChartSpec): string {
-  const width = 460;
-  const height = 220;
-  const pad = { left: 58, right: 12, top: 28, bottom: 42 };
-  const plotW = width - pad.left - pad.right;
-  const plotH = height - pad.top - pad.bottom;
-  const xMin = spec.xMin ?? 0;
-  const xSpan = spec.xMax > xMin ? spec.xMax - xMin : 1;
-  const x = (v: number) => pad.left + ((v - xMin) / xSpan) * plotW;
-  const y = (v: number) => pad.top + plotH - (Math.min(v, spec.yMax) / spec.yMax) * plotH;
-  const xFormat = spec.xFormat ?? trim;
-  const yFormat = spec.yFormat ?? trim;
-  const ticks = [0, 0.25, 0.5, 0.75, 1];
-  const grid = ticks
-    .map((t) => {
-      const gy = y(t * spec.yMax).toFixed(1);
-      return `<line x1="${pad.left}" x2="${width - pad.right}" y1="${gy}" y2="${gy}" stroke="#e5e7eb"/><text x="${pad.left - 6}" y="${gy}" font-size="11" fill="#374151" text-anchor="end" dominant-baseline="middle">${esc(yFormat(t * spec.yMax))}</text>`;
-    })
-    .join('');
-  const xTicks = (spec.xTicks ?? ticks.map((t) => xMin + t * xSpan))
-    .map((value) => {
-      return `<text x="${x(value).toFixed(1)}" y="${pad.top + plotH + 16}" font-size="11" fill="#374151" text-anchor="middle">${esc(xFormat(value))}</text>`;
-    })
-    .join('');
-  const lines = spec.series
-    .filter((s) => s.points.length > 0)
-    .map((s) => {
-      const coords = s.points.map(([px, py]) => `${x(px).toFixed(1)},${y(py).toFixed(1)}`);
-      const line = `<polyline points="${coords.join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/>`;
-      const dots = s.dots ? coords.map((c) => `<circle cx="${c.split(',')[0]}" cy="${c.split(',')[1]}" r="3" fill="${s.color}"/>`).join('') : '';
-      return line + dots;
-    })
-    .join('');
-  const empty = spec.series.every((s) => s.points.length === 0)
-    ? `<text x="${pad.left + plotW / 2}" y="${pad.top + plotH / 2}" font-size="12" fill="#9ca3af" text-anchor="middle">no samples</text>`
-    : '';
-  const legend = spec.series
-    .map(
-      (s, i) =>
-        `<g transform="translate(${pad.left + i * 130},${12})"><line x1="0" x2="16" y1="0" y2="0" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/><text x="20" y="0" font-size="11" fill="#374151" dominant-baseline="middle">${esc(s.label)}</text></g>`,
-    )
-    .join('');
-  return (
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" font-family="sans-serif">` +
-    `<title>${esc(spec.title)}</title>${grid}${xTicks}` +
-    `<line x1="${pad.left}" x2="${pad.left}" y1="${pad.top}" y2="${pad.top + plotH}" stroke="#6b7280"/>` +
-    `<line x1="${pad.left}" x2="${width - pad.right}" y1="${pad.top + plotH}" y2="${pad.top + plotH}" stroke="#6b7280"/>` +
-    `${lines}${empty}${legend}` +
-    `<text x="${pad.left + plotW / 2}" y="${height - 6}" font-size="12" fill="#111827" text-anchor="middle">${esc(spec.xLabel)}</text>` +
-    `<text transform="translate(14,${pad.top + plotH / 2}) rotate(-90)" font-size="12" fill="#111827" text-anchor="middle">${esc(spec.yLabel)}</text>` +
-    `</svg>`
-  );
-}
-
-function challengeCharts(ch: ChallengeRecord, claimedCpus: number): string {
-  const seconds = ch.samples.map((s) => s.elapsedUs / 1e6);
-  const xMax = niceCeil(Math.max(0, ...seconds, ch.elapsedMs / 1000));
-  const cpu = ch.samples.map((s) => [s.elapsedUs / 1e6, s.cpuUsage] as const);
-  const memory = ch.samples.map((s) => [s.elapsedUs / 1e6, s.memoryUsage / MiB] as const);
-  const limitMiB = Math.max(0, ...ch.samples.map((s) => s.memoryLimit / MiB));
-  const name = `${ch.kind} ${ch.step}`;
-  const cpuChart = lineChart({
-    title: `${name}: CPU`,
-    xLabel: 'time since start (s)',
-    yLabel: 'CPU (% of one core)',
-    xMax,
-    yMax: niceCeil(Math.max(100, claimedCpus * 100, ...cpu.map(([, v]) => v))),
-    yFormat: (v) => `${trim(v)}%`,
-    series: [
-      { label: 'CPU use', color: COLORS.cpu, points: cpu },
-      { label: `claimed (${claimedCpus} cores)`, color: COLORS.limit, dashed: true, points: cpu.length ? [[0, claimedCpus * 100], [xMax, claimedCpus * 100]] : [] },
-    ],
-  });
-  const memoryChart = lineChart({
-    title: `${name}: memory`,
-    xLabel: 'time since start (s)',
-    yLabel: 'memory (MiB)',
-    xMax,
-    yMax: niceCeil(Math.max(1, limitMiB, ...memory.map(([, v]) => v))),
-    series: [
-      { label: 'memory in use', color: COLORS.memory, points: memory },
-      { label: 'limit', color: COLORS.limit, dashed: true, points: limitMiB > 0 ? [[0, limitMiB], [xMax, limitMiB]] : [] },
-    ],
-  });
-  return cpuChart + memoryChart;
-}
-
 function figuresText(f: Finding): string {
   const entries = Object.entries(f.figures ?? {});
   return entries.length ? ` <span class="figures">(${entries.map(([k, v]) => `${esc(k)} ${Number.isInteger(v) ? v : v.toFixed(2)}`).join(', ')})</span>` : '';
@@ -189,11 +71,11 @@ function findingsList(findings: readonly Finding[]): string {
 
 function challengeSection(ch: ChallengeRecord, claimedCpus: number): string {
   const deadline = ch.deadlineMs === undefined ? '' : ` (deadline ${Math.round(ch.deadlineMs)} ms)`;
-  const details = Object.keys(ch.details).length ? `<pre class="details">${esc(JSON.stringify(ch.details, null, 1))}</pre>` : '';
+  const details = detailsTable(ch.details);
   return (
     `<figure class="challenge"><figcaption><b>${esc(ch.kind)} ${esc(ch.step)}</b> ` +
     `<span class="${ch.passed ? 'pass' : 'fail'}">${ch.passed ? 'passed' : 'failed'}</span> ` +
-    `in ${Math.round(ch.elapsedMs)} ms${deadline} · ${ch.samples.length} samples</figcaption>` +
+    `in ${Math.round(ch.elapsedMs)} ms${deadline} · ${ch.samples.length} samples from ${splitCalls(ch.samples).length} call(s)</figcaption>` +
     `<div class="charts">${challengeCharts(ch, claimedCpus)}</div>${findingsList(ch.findings)}${details}</figure>`
   );
 }
@@ -237,8 +119,8 @@ function historyChart(miner: string, history: readonly ScorePoint[]): string {
     yMax: 1,
     xTicks: roundTicks(history.map((h) => h.roundId)),
     series: [
-      { label: 'round score', color: COLORS.score, dots: true, points: history.map((h) => [h.roundId, h.score] as const) },
-      { label: 'EMA', color: COLORS.ema, points: history.map((h) => [h.roundId, h.ema] as const) },
+      { label: 'round score', color: COLORS.score, dots: true, segments: [history.map((h) => [h.roundId, h.score] as const)] },
+      { label: 'EMA', color: COLORS.ema, segments: [history.map((h) => [h.roundId, h.ema] as const)] },
     ],
   });
 }
@@ -262,7 +144,8 @@ h1{font-size:1.5rem;margin-bottom:.2rem}h2{margin-top:2.5rem;border-bottom:1px s
 th:first-child,td:first-child{text-align:left}th{background:#f9fafb}details{margin:.8rem 0;border:1px solid #e5e7eb;border-radius:6px;padding:.4rem .8rem}
 summary{cursor:pointer;font-weight:600}.pass{color:#047857}.fail{color:#b91c1c}.findings li{color:#92400e}
 figure.challenge{margin:.8rem 0;padding-top:.4rem;border-top:1px dashed #e5e7eb}.charts{display:flex;flex-wrap:wrap;gap:.5rem}
-pre.details{background:#f9fafb;padding:.4rem;font-size:12px;overflow:auto;max-height:10rem}
+table.details{font-size:12px}table.details caption{text-align:left;color:#6b7280;font-size:11px}
+table.details th{font-weight:normal;text-align:left;background:#f9fafb}table.details td.unit{text-align:left;color:#6b7280}
 svg text{font-family:system-ui,sans-serif}
 `;
 
