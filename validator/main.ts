@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from '../common/config.js';
 import { LiveView, liveViewMode } from './view/live-view.js';
 import { writeReport } from './view/report.js';
-import { ScoreStore } from './scoring/score-store.js';
-import { normaliseWeights } from './scoring/scoring.js';
+import { ScoreStore, type CurrentScore } from './scoring/score-store.js';
+import { capacityUnits, capacityWeights } from './scoring/scoring.js';
+import { formatBytes } from '../common/units.js';
 import { roundSettings, runValidationRound } from './validation-run.js';
 import { ValidatorMetrics } from './validator-metrics.js';
 import { serveMetrics, type MetricsEndpoint } from '../common/metrics-http.js';
@@ -91,15 +92,21 @@ async function run(config: Config, once: boolean, json: boolean): Promise<number
   }
 }
 
+/** One miner's standing: offered (a claim), free, proven, reliability and weight. */
+function scoreLine(s: CurrentScore, weight: number): string {
+  const offered = s.offeredCpus === undefined ? 'offered ?' : `offered ${s.offeredCpus} CPU ${formatBytes(s.offeredMemoryBytes ?? 0, 'compact')} (free ${s.freeCpus} CPU ${formatBytes(s.freeMemoryBytes ?? 0, 'compact')})`;
+  return `${s.miner.padEnd(20)} ${offered} proven ${s.provenCores.toFixed(2)} cores ${formatBytes(s.provenMemoryBytes, 'compact')} reliability=${s.ema.toFixed(3)} rounds=${s.rounds} weight=${weight.toFixed(3)}`;
+}
+
 function scores(config: Config, json: boolean): void {
   const store = ScoreStore.open(config.validator.database);
   try {
     const current = store.currentScores();
-    const weights = normaliseWeights(new Map(current.map((s) => [s.miner, s.ema])));
+    const weights = capacityWeights(current);
     for (const s of current) {
       const weight = weights.get(s.miner) ?? 0;
-      if (json) console.log(JSON.stringify({ ...s, weight }));
-      else console.log(`${s.miner.padEnd(20)} ema=${s.ema.toFixed(3)} rounds=${s.rounds} weight=${weight.toFixed(3)}`);
+      if (json) console.log(JSON.stringify({ ...s, capacityUnits: capacityUnits(s), weight }));
+      else console.log(scoreLine(s, weight));
     }
     if (!json && current.length === 0) console.log('no rounds stored yet');
   } finally {

@@ -7,6 +7,7 @@ import { credentials, Metadata, status as Status, type ServiceError } from '@grp
 import { readFileSync } from 'node:fs';
 import {
   AllocateRequest,
+  type GetCapacityResponse,
   ChallengeStatus,
   ChallengeType,
   MinerServiceClient,
@@ -65,6 +66,15 @@ export class MinerClient {
     const full = AllocateRequest.fromPartial(request);
     return new Promise((resolve, reject) =>
       this.client.allocate(full, new Metadata(), deadline(timeoutMs), (err, res) => (err ? reject(err) : resolve(res))),
+    );
+  }
+
+  /** The miner's offer, or undefined from a miner older than contract 1.1.0 (UNIMPLEMENTED). */
+  getCapacity(timeoutMs = 30_000): Promise<GetCapacityResponse | undefined> {
+    return new Promise((resolve, reject) =>
+      this.client.getCapacity({}, new Metadata(), deadline(timeoutMs), (err, res) =>
+        err ? (err.code === Status.UNIMPLEMENTED ? resolve(undefined) : reject(err)) : resolve(res),
+      ),
     );
   }
 

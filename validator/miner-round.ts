@@ -14,7 +14,7 @@ import { finding, findingsOf, isLie, type Finding } from './findings.js';
 import { MinerClient, type ClientTlsFiles, type MinerAddress } from './miner-client.js';
 import { PROBE_PATH, checkRental, type RentalCheckResult } from './rental-check.js';
 import type { AllocateResponse } from '../common/gen/polarise/v1/miner.js';
-import type { ChallengeRecord, ComponentScores, ComponentWeights, MinerRoundResult, Phase, SampleRecord } from './round-types.js';
+import type { ChallengeRecord, ComponentScores, ComponentWeights, MinerRoundResult, Phase, RoundCapacity, SampleRecord } from './round-types.js';
 import { allFindings } from './round-types.js';
 import { checksComponent, roundScore, zeroComponents } from './scoring/scoring.js';
 import { errorMessage } from '../common/errors.js';
@@ -146,9 +146,28 @@ function proveMemory(exec: ChallengeExecutor, s: RoundSettings, overheadMs: numb
   });
 }
 
-/** A lie anywhere in the round (samples that cannot be true) scores the whole round 0. */
+/** A lie anywhere in the round (samples that cannot be true) scores the whole round 0 and proves nothing. */
 function withLies(result: MinerRoundResult): MinerRoundResult {
-  return allFindings(result).some(isLie) ? { ...result, lie: true, roundScore: 0 } : result;
+  if (!allFindings(result).some(isLie)) return result;
+  const capacity = result.capacity && { ...result.capacity, provenCores: 0, provenMemoryBytes: 0 };
+  return { ...result, lie: true, roundScore: 0, capacity };
+}
+
+/**
+ * What to rent: validator.cpu_count CPUs, or with cpu_count 0 every CPU the
+ * miner says is free (up to its per-allocation maximum): a full-capacity
+ * round. Claiming more than it has only makes the Allocate fail.
+ */
+async function rentalPlan(client: MinerClient, settings: RoundSettings): Promise<RoundCapacity> {
+  const offer = await client.getCapacity();
+  const free = offer ? Math.floor(Math.min(offer.freeCpus, offer.maxCpusPerAllocation)) : 1;
+  return {
+    offeredCpus: offer?.totalCpus ?? 0,
+    freeCpus: offer?.freeCpus ?? 0,
+    offeredMemoryBytes: offer?.totalMemoryBytes ?? 0,
+    freeMemoryBytes: offer?.freeMemoryBytes ?? 0,
+    rentedCpus: settings.cpuCount > 0 ? settings.cpuCount : Math.max(1, free),
+  };
 }
 
 /** The renter's path: SSH login against the announced host key, a nonce echo, the probe uploaded over SFTP. */
@@ -178,9 +197,12 @@ export async function runMinerRound(target: MinerAddress, settings: RoundSetting
   const progress = new RoundProgress(target.name, observer, signal);
   let containerId: string | undefined;
   let error: string | undefined;
+  let capacity: RoundCapacity | undefined;
   try {
     progress.enter('allocate');
-    const allocation = await client.allocate({ cpuCount: settings.cpuCount, memory: settings.memory, leaseSeconds: settings.leaseSeconds ?? 900 });
+    capacity = await rentalPlan(client, settings);
+    const rented = { ...settings, cpuCount: capacity.rentedCpus };
+    const allocation = await client.allocate({ cpuCount: rented.cpuCount, memory: settings.memory, leaseSeconds: settings.leaseSeconds ?? 900 });
     containerId = allocation.containerId;
 
     const rental = await rent(allocation, settings, progress);
@@ -189,13 +211,15 @@ export async function runMinerRound(target: MinerAddress, settings: RoundSetting
     if (!rental.ok) throw new Error('the rental probe failed: no challenge can run without a working login');
 
     const exec = progress.follow(client.executor(containerId, progress.onSample));
-    const compute = await proveCompute(exec, settings);
+    const compute = await proveCompute(exec, rented);
     challenges.push(computeRecord(compute, progress.takeSamples()));
     components.compute = compute.component;
+    capacity.provenCores = compute.proofValid ? (compute.rates?.coreEquivalents ?? 0) : 0;
 
-    const memory = await proveMemory(exec, settings, compute.rates?.overheadMs ?? 0);
+    const memory = await proveMemory(exec, rented, compute.rates?.overheadMs ?? 0);
     challenges.push(memoryRecord(memory, progress.takeSamples()));
     components.memory = memory.component;
+    capacity.provenMemoryBytes = memory.proofValid ? memory.plan.sizeBytes : 0;
     components.metrics = checksComponent([compute.metrics.status === 'ok', memory.metrics.status === 'ok']);
   } catch (err) {
     error = `${progress.phase}: ${errorText(err)}`;
@@ -212,12 +236,13 @@ export async function runMinerRound(target: MinerAddress, settings: RoundSetting
     address: target.address,
     startedAt,
     finishedAt: new Date(),
-    claimed: { cpuCount: settings.cpuCount, memoryBytes: settings.memoryBytes },
+    claimed: { cpuCount: capacity?.rentedCpus ?? settings.cpuCount, memoryBytes: settings.memoryBytes },
     components,
     roundScore: roundScore(components, settings.weights),
     findings,
     challenges,
     error,
+    capacity,
   });
   observer.phase?.(target.name, error ? 'failed' : 'done', error ?? (result.lie ? 'lie: the samples cannot be true' : undefined));
   return result;

@@ -55,6 +55,20 @@ export interface ChallengeRecord {
   samples: SampleRecord[];
 }
 
+/** What the miner offered (GetCapacity, a claim) and what the round proved of it. */
+export interface RoundCapacity {
+  offeredCpus: number;
+  freeCpus: number;
+  offeredMemoryBytes: number;
+  freeMemoryBytes: number;
+  /** CPUs the round rented. */
+  rentedCpus: number;
+  /** Core-equivalents proven (throughput / reference core); absent when no compute proof ran, 0 when it failed. */
+  provenCores?: number;
+  /** Bytes filled and proven by the memory challenge; absent when it did not run. */
+  provenMemoryBytes?: number;
+}
+
 export interface MinerRoundResult {
   miner: string;
   address: string;
@@ -71,6 +85,7 @@ export interface MinerRoundResult {
   error?: string;
   /** The miner reported what cannot be true (a samples-impossible finding): the round scored 0. */
   lie?: boolean;
+  capacity?: RoundCapacity;
 }
 
 /** Every finding of a round: its own, then each challenge's, each once. */

@@ -8,7 +8,7 @@ import type { LiveView, ScoreRow } from './view/live-view.js';
 import { runMinerRound, type RoundSettings } from './miner-round.js';
 import type { MinerRoundResult } from './round-types.js';
 import type { ScoreStore } from './scoring/score-store.js';
-import { normaliseWeights } from './scoring/scoring.js';
+import { capacityWeights } from './scoring/scoring.js';
 import type { ValidatorMetrics } from './validator-metrics.js';
 
 export interface RoundOutcome {
@@ -65,7 +65,7 @@ export async function runValidationRound(
   );
   store.finishRound(roundId, new Date());
   const scores = store.currentScores();
-  const weights = normaliseWeights(new Map(scores.map((s) => [s.miner, s.ema])));
+  const weights = capacityWeights(scores);
   const table: ScoreRow[] = scores.map((s) => {
     const result = results.find((r) => r.miner === s.miner);
     return {

@@ -50,6 +50,8 @@ export function minerRound(miner: string, roundScore: number, extra: Partial<Min
       challenge('memory', 'commit', true),
       challenge('memory', 'open', roundScore > 0.5),
     ],
+    // What a 2-CPU offer proved: the compute component's share of two reference cores, and the memory when its proof held.
+    capacity: { offeredCpus: 2, freeCpus: 2, offeredMemoryBytes: 4096 * MiB, freeMemoryBytes: 4096 * MiB, rentedCpus: 2, provenCores: 2 * roundScore, provenMemoryBytes: roundScore > 0.5 ? 256 * MiB : 0 },
     ...extra,
   };
 }

@@ -130,6 +130,25 @@ describe('score store (SQLite)', () => {
     }
   });
 
+  it('keeps the offer and the capacity last proven: a round that proves nothing leaves the last proven capacity', () => {
+    const store = ScoreStore.open(join(dir, 'capacity.db'));
+    try {
+      const offer = { offeredCpus: 2, freeCpus: 2, offeredMemoryBytes: 8 * 2 ** 30, freeMemoryBytes: 8 * 2 ** 30, rentedCpus: 2 };
+      const r1 = store.startRound(new Date());
+      store.recordMinerRound(r1, minerRound('m', 0.9, { capacity: { ...offer, provenCores: 1.6, provenMemoryBytes: 2 ** 28 } }), ALPHA);
+      const r2 = store.startRound(new Date());
+      // Renters hold part of it now, and the round failed before any proof ran.
+      store.recordMinerRound(r2, minerRound('m', 0, { capacity: { ...offer, freeCpus: 1 }, error: 'allocate: busy', challenges: [] }), ALPHA);
+      const [m] = store.currentScores();
+      expect(m).to.deep.include({ offeredCpus: 2, freeCpus: 1, provenCores: 1.6, provenMemoryBytes: 2 ** 28 });
+      const r3 = store.startRound(new Date());
+      store.recordMinerRound(r3, minerRound('m', 0, { capacity: { ...offer, provenCores: 0, provenMemoryBytes: 0 } }), ALPHA);
+      expect(store.currentScores()[0]).to.deep.include({ provenCores: 0, provenMemoryBytes: 0 });
+    } finally {
+      store.close();
+    }
+  });
+
   it('gives back what was recorded: challenges, samples, details and findings', () => {
     const path = join(dir, 'validator.db');
     const store = ScoreStore.open(path);

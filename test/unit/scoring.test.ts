@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import {
+  capacityUnits,
+  capacityWeights,
   deadlineComponent,
   checksComponent,
   clampUnit,
@@ -89,6 +91,26 @@ describe('scoring', () => {
       expect(deadlineComponent(1250, 1000)).to.equal(0);
       expect(deadlineComponent(3000, 1000)).to.equal(0);
       expect(deadlineComponent(Infinity, 1000)).to.equal(0);
+    });
+  });
+
+  describe('weights follow proven capacity', () => {
+    const GIB = 2 ** 30;
+    it('capacity units: cores plus 4 GiB per core-equivalent', () => {
+      expect(capacityUnits({ provenCores: 1.5, provenMemoryBytes: 2 * GIB })).to.equal(2);
+      expect(capacityUnits({ provenCores: -1, provenMemoryBytes: 0 })).to.equal(0);
+    });
+    it('weight ∝ proven capacity × reliability; nothing proven weighs nothing', () => {
+      const w = capacityWeights([
+        { miner: 'big', ema: 0.9, provenCores: 2, provenMemoryBytes: 0 },
+        { miner: 'small', ema: 0.9, provenCores: 1, provenMemoryBytes: 0 },
+        { miner: 'flaky', ema: 0.45, provenCores: 2, provenMemoryBytes: 0 },
+        { miner: 'claims-only', ema: 1, provenCores: 0, provenMemoryBytes: 0 },
+      ]);
+      expect(w.get('big')! / w.get('small')!).to.be.closeTo(2, 1e-12);
+      expect(w.get('flaky')! / w.get('big')!).to.be.closeTo(0.5, 1e-12);
+      expect(w.get('claims-only')).to.equal(0);
+      expect([...w.values()].reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-12);
     });
   });
 });

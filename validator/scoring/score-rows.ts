@@ -1,6 +1,6 @@
 /** The score database's rows as SQLite returns them, and the objects ScoreStore hands out for them. */
 import { FINDING_CODES, type Finding, type FindingCode } from '../findings.js';
-import type { ChallengeRecord, Phase, SampleRecord } from '../round-types.js';
+import type { ChallengeRecord, Phase, RoundCapacity, SampleRecord } from '../round-types.js';
 import type { CurrentScore, ScorePoint, StoredMinerRound, StoredRound } from './score-store.js';
 
 export interface RoundRow {
@@ -26,6 +26,8 @@ export interface MinerRoundRow {
   ema: number;
   error: string | null;
   lie: number;
+  /** JSON of RoundCapacity (schema 3), null before or when the miner stated no offer. */
+  capacity: string | null;
 }
 
 export interface FindingRow {
@@ -61,6 +63,12 @@ export interface CurrentScoreRow {
   rounds: number;
   last_score: number;
   last_round_at: number;
+  offered_cpus: number | null;
+  free_cpus: number | null;
+  offered_memory_bytes: number | null;
+  free_memory_bytes: number | null;
+  proven_cores: number;
+  proven_memory_bytes: number;
 }
 
 export interface ScorePointRow {
@@ -119,6 +127,7 @@ export function minerRoundOf(mr: MinerRoundRow, found: readonly FindingRow[], ch
     challenges,
     ...(mr.error === null ? {} : { error: mr.error }),
     ...(mr.lie ? { lie: true } : {}),
+    ...(mr.capacity === null ? {} : { capacity: JSON.parse(mr.capacity) as RoundCapacity }),
   };
 }
 
@@ -132,7 +141,17 @@ export function roundOf(round: RoundRow, miners: StoredMinerRound[]): StoredRoun
 }
 
 export function currentScoreOf(r: CurrentScoreRow): CurrentScore {
-  return { miner: r.miner, ema: r.ema, rounds: r.rounds, lastScore: r.last_score, lastRoundAt: new Date(r.last_round_at) };
+  return {
+    miner: r.miner,
+    ema: r.ema,
+    rounds: r.rounds,
+    lastScore: r.last_score,
+    lastRoundAt: new Date(r.last_round_at),
+    ...(r.offered_cpus === null ? {} : { offeredCpus: r.offered_cpus, freeCpus: r.free_cpus ?? 0 }),
+    ...(r.offered_memory_bytes === null ? {} : { offeredMemoryBytes: r.offered_memory_bytes, freeMemoryBytes: r.free_memory_bytes ?? 0 }),
+    provenCores: r.proven_cores,
+    provenMemoryBytes: r.proven_memory_bytes,
+  };
 }
 
 export function scorePointOf(r: ScorePointRow): ScorePoint {

@@ -82,6 +82,16 @@ export const MIGRATIONS: readonly string[] = [
   DELETE FROM findings WHERE challenge_id IS NULL AND EXISTS (
     SELECT 1 FROM findings g WHERE g.miner_round_id = findings.miner_round_id AND g.challenge_id IS NOT NULL AND g.text = findings.text);
   `,
+  // 3: each miner's offer (its last GetCapacity) and the capacity last proven; weights follow the proven part.
+  `
+  ALTER TABLE scores ADD COLUMN offered_cpus REAL;
+  ALTER TABLE scores ADD COLUMN free_cpus REAL;
+  ALTER TABLE scores ADD COLUMN offered_memory_bytes INTEGER;
+  ALTER TABLE scores ADD COLUMN free_memory_bytes INTEGER;
+  ALTER TABLE scores ADD COLUMN proven_cores REAL NOT NULL DEFAULT 0;
+  ALTER TABLE scores ADD COLUMN proven_memory_bytes INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE miner_rounds ADD COLUMN capacity TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

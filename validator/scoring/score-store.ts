@@ -33,10 +33,19 @@ export { ScoreStoreError, type ScoreStoreProblem } from './score-store-error.js'
 
 export interface CurrentScore {
   miner: string;
+  /** The moving average of round scores: the miner's reliability. */
   ema: number;
   rounds: number;
   lastScore: number;
   lastRoundAt: Date;
+  /** The last offer the miner stated (GetCapacity), when it stated one. */
+  offeredCpus?: number;
+  freeCpus?: number;
+  offeredMemoryBytes?: number;
+  freeMemoryBytes?: number;
+  /** Capacity last proven (core-equivalents, bytes): 0 until a proof ran. */
+  provenCores: number;
+  provenMemoryBytes: number;
 }
 
 export interface StoredMinerRound extends MinerRoundResult {
@@ -120,7 +129,8 @@ export class ScoreStore {
   /** Every miner's standing score, by miner name. */
   currentScores(): CurrentScore[] {
     return this.guard(() =>
-      (this.db.prepare('SELECT miner, ema, rounds, last_score, last_round_at FROM scores ORDER BY miner').all() as CurrentScoreRow[]).map(currentScoreOf),
+      (this.db.prepare(`SELECT miner, ema, rounds, last_score, last_round_at, offered_cpus, free_cpus, offered_memory_bytes, free_memory_bytes,
+          proven_cores, proven_memory_bytes FROM scores ORDER BY miner`).all() as CurrentScoreRow[]).map(currentScoreOf),
     );
   }
 
@@ -165,8 +175,8 @@ function insertMinerRound(db: Database.Database, roundId: number, result: MinerR
     db
       .prepare(
         `INSERT INTO miner_rounds (round_id, miner, address, started_at, finished_at, claimed_cpu_count, claimed_memory_bytes,
-           compute, memory, rental, metrics, round_score, ema, error, lie)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           compute, memory, rental, metrics, round_score, ema, error, lie, capacity)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         roundId,
@@ -184,6 +194,7 @@ function insertMinerRound(db: Database.Database, roundId: number, result: MinerR
         ema,
         result.error ?? null,
         result.lie ? 1 : 0,
+        result.capacity ? JSON.stringify(result.capacity) : null,
       ).lastInsertRowid,
   );
 }
@@ -221,12 +232,24 @@ function toJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
+/** The score row: the EMA, the offer when the miner stated one, and the capacity proven when a proof ran (else the last proven stays). */
 function upsertScore(db: Database.Database, roundId: number, result: MinerRoundResult, ema: number): void {
+  const c = result.capacity;
   db.prepare(
-    `INSERT INTO scores (miner, ema, rounds, last_score, last_round_id, last_round_at) VALUES (?, ?, 1, ?, ?, ?)
+    `INSERT INTO scores (miner, ema, rounds, last_score, last_round_id, last_round_at,
+       offered_cpus, free_cpus, offered_memory_bytes, free_memory_bytes, proven_cores, proven_memory_bytes)
+     VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, coalesce(?, 0), coalesce(?, 0))
      ON CONFLICT (miner) DO UPDATE SET ema = excluded.ema, rounds = rounds + 1, last_score = excluded.last_score,
-       last_round_id = excluded.last_round_id, last_round_at = excluded.last_round_at`,
-  ).run(result.miner, ema, result.roundScore, roundId, result.finishedAt.getTime());
+       last_round_id = excluded.last_round_id, last_round_at = excluded.last_round_at,
+       offered_cpus = coalesce(excluded.offered_cpus, offered_cpus), free_cpus = coalesce(excluded.free_cpus, free_cpus),
+       offered_memory_bytes = coalesce(excluded.offered_memory_bytes, offered_memory_bytes),
+       free_memory_bytes = coalesce(excluded.free_memory_bytes, free_memory_bytes),
+       proven_cores = coalesce(?, proven_cores), proven_memory_bytes = coalesce(?, proven_memory_bytes)`,
+  ).run(
+    result.miner, ema, result.roundScore, roundId, result.finishedAt.getTime(),
+    c?.offeredCpus ?? null, c?.freeCpus ?? null, c?.offeredMemoryBytes ?? null, c?.freeMemoryBytes ?? null,
+    c?.provenCores ?? null, c?.provenMemoryBytes ?? null, c?.provenCores ?? null, c?.provenMemoryBytes ?? null,
+  );
 }
 
 /** Reads every miner's result in a round, by miner name, with challenges, samples and findings. */

@@ -89,3 +89,28 @@ export function normaliseWeights(scores: ReadonlyMap<string, number>): Map<strin
   const sum = [...clean.values()].reduce((a, b) => a + b, 0);
   return new Map([...clean].map(([miner, s]) => [miner, sum > 0 ? s / sum : 0]));
 }
+
+/** Proven memory per core-equivalent in a weight: 4 GiB, the usual ratio of memory to vCPU in cloud offers. */
+export const GIB_PER_CORE = 4;
+
+export interface ProvenStanding {
+  miner: string;
+  /** Reliability: the moving average of round scores. */
+  ema: number;
+  provenCores: number;
+  provenMemoryBytes: number;
+}
+
+/** Proven capacity in core-equivalents: cores plus memory at GIB_PER_CORE. */
+export function capacityUnits(s: Pick<ProvenStanding, 'provenCores' | 'provenMemoryBytes'>): number {
+  return Math.max(0, s.provenCores) + Math.max(0, s.provenMemoryBytes) / (GIB_PER_CORE * 2 ** 30);
+}
+
+/**
+ * Weights ∝ proven capacity × reliability, normalised to sum 1
+ * (docs/verification.md, "Weights"). Only proofs count: what a miner merely
+ * claims never enters, and a claim it cannot back fails its rounds.
+ */
+export function capacityWeights(standings: readonly ProvenStanding[]): Map<string, number> {
+  return normaliseWeights(new Map(standings.map((s) => [s.miner, capacityUnits(s) * s.ema])));
+}

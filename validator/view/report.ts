@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import type { Finding } from '../findings.js';
 import type { ChallengeRecord } from '../round-types.js';
 import type { CurrentScore, ScorePoint, ScoreStore, StoredMinerRound, StoredRound } from '../scoring/score-store.js';
-import { normaliseWeights } from '../scoring/scoring.js';
+import { capacityWeights } from '../scoring/scoring.js';
 import { escapeHtml, esc } from './html.js';
 import { lineChart } from './report-chart.js';
 import { detailsTable } from './report-details.js';
@@ -126,7 +126,7 @@ function historyChart(miner: string, history: readonly ScorePoint[]): string {
 }
 
 function scoresTable(scores: readonly CurrentScore[]): string {
-  const weights = normaliseWeights(new Map(scores.map((s) => [s.miner, s.ema])));
+  const weights = capacityWeights(scores);
   const rows = scores
     .map(
       (s) =>
