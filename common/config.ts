@@ -27,6 +27,18 @@ const portRange = z
   })
   .refine((r) => r.first >= 1024 && r.last <= 65535 && r.first <= r.last, 'must be a range within 1024-65535, low end first');
 
+/** "10.0.0.2", "10.0.0.0/24" or "10.0.0.2:53"; at most 24 characters, matched without backtracking. */
+const egressDestination = z
+  .string()
+  .max(24)
+  .regex(/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(\/\d{1,2})?(:\d{1,5})?$/, 'must look like "10.0.0.2", "10.0.0.0/24" or "10.0.0.2:53"')
+  .refine((text) => {
+    const [address, port] = text.split(':') as [string, string | undefined];
+    const [ip, prefix] = address.split('/') as [string, string | undefined];
+    const octetsOk = ip.split('.').every((o) => Number(o) <= 255);
+    return octetsOk && (prefix === undefined || Number(prefix) <= 32) && (port === undefined || (Number(port) >= 1 && Number(port) <= 65535));
+  }, 'has an octet above 255, a prefix above 32 or a port outside 1-65535');
+
 const network = z.strictObject({
   /** Address the gRPC server listens on. */
   host: z.string().min(1).default('0.0.0.0'),
@@ -34,6 +46,12 @@ const network = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8443),
   /** Host name renters are told to reach SSH endpoints on. */
   advertise_host: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Private or link-local IPv4 destinations allocations may still reach when
+   * docker.internal_network is false: "ADDR[/PREFIX][:PORT]" (a port allows
+   * only that port, UDP and TCP), e.g. the host's DNS resolver "10.0.0.2:53".
+   */
+  egress_allow: z.array(egressDestination).max(64).default([]),
 });
 
 const security = z.strictObject({
@@ -91,15 +109,101 @@ const leases = z.strictObject({
   reconcile_interval_seconds: z.number().min(0.1).default(5),
 });
 
-const challenge = z.strictObject({
-  default_duration_seconds: z.number().positive().default(300),
-  max_duration_seconds: z.number().positive().default(3600),
-  grace_seconds: z.number().min(0).default(2),
-  max_output_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
-  /** Where samples come from: cgroup files when reachable, else Docker's stats API ("auto"), or one of them only. */
-  sampler: z.enum(['auto', 'cgroup', 'docker_stats']).default('auto'),
-  /** Live output (stream_output) that may wait for a slow client before the command's pipe is paused. */
-  live_output_buffer_bytes: z.number().int().min(4096).default(1024 * 1024),
+const challenge = z
+  .strictObject({
+    default_duration_seconds: z.number().positive().default(300),
+    max_duration_seconds: z.number().positive().default(3600),
+    grace_seconds: z.number().min(0).default(2),
+    max_output_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+    /** Where samples come from: cgroup files when reachable, else Docker's stats API ("auto"), or one of them only. */
+    sampler: z.enum(['auto', 'cgroup', 'docker_stats']).default('auto'),
+    /** Live output (stream_output) that may wait for a slow client before the command's pipe is paused. */
+    live_output_buffer_bytes: z.number().int().min(4096).default(1024 * 1024),
+    /**
+     * Challenges running at once: on the whole miner, per client identity, per
+     * container; one more fails with RESOURCE_EXHAUSTED. Each may hold
+     * 2 × max_output_bytes + live_output_buffer_bytes of the miner's memory.
+     */
+    max_concurrent_total: z.number().int().min(1).max(10_000).default(64),
+    max_concurrent_per_owner: z.number().int().min(1).max(10_000).default(16),
+    max_concurrent_per_container: z.number().int().min(1).max(10_000).default(8),
+    /** HTTP/2 streams one client connection may have open at once (grpc-js grpc.max_concurrent_streams). */
+    max_streams_per_connection: z.number().int().min(1).max(100_000).default(128),
+    /** Memory one client connection may use for buffered frames before new streams are refused (grpc-node.max_session_memory), in MiB. */
+    session_memory_mb: z.number().int().min(16).max(1_048_576).default(256),
+  })
+  .refine((c) => c.max_concurrent_per_owner <= c.max_concurrent_total, {
+    path: ['max_concurrent_per_owner'],
+    message: 'must not be above challenge.max_concurrent_total',
+  })
+  .refine((c) => c.max_concurrent_per_container <= c.max_concurrent_per_owner, {
+    path: ['max_concurrent_per_container'],
+    message: 'must not be above challenge.max_concurrent_per_owner (a container has one owner)',
+  });
+
+/** A token bucket: `burst` calls at once, refilled at `per_second`. */
+const rate = (perSecond: number, burst: number) =>
+  z
+    .strictObject({
+      per_second: z.number().positive().max(1_000_000),
+      burst: z.number().int().min(1).max(1_000_000),
+    })
+    .default({ per_second: perSecond, burst });
+
+/** A client certificate's identity, as the owner label holds it (common/identity.ts). */
+const IDENTITY_URI = /^spiffe:\/\/polarise\/(validator|renter|operator)\/[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** What one identity may hold at once; every key optional in an override. */
+const ownerCaps = {
+  max_allocations: z.number().int().min(1).max(100_000),
+  max_cpus: z.number().positive().max(100_000),
+  max_memory: memory,
+  max_lease_seconds: z.number().int().min(1),
+};
+
+/**
+ * Per identity (the client certificate's SAN URI): what it may hold and how
+ * often it may call each RPC. `identities` raises or lowers the caps of named
+ * identities, e.g. a trusted validator.
+ */
+const limits = z.strictObject({
+  max_allocations: ownerCaps.max_allocations.default(16),
+  max_cpus: ownerCaps.max_cpus.default(16),
+  max_memory: ownerCaps.max_memory.default('64g'),
+  max_lease_seconds: ownerCaps.max_lease_seconds.default(86_400),
+  identities: z
+    .record(
+      z.string(),
+      z.strictObject({
+        max_allocations: ownerCaps.max_allocations.optional(),
+        max_cpus: ownerCaps.max_cpus.optional(),
+        max_memory: ownerCaps.max_memory.optional(),
+        max_lease_seconds: ownerCaps.max_lease_seconds.optional(),
+      }),
+    )
+    .superRefine((r, ctx) => {
+      const keys = Object.keys(r);
+      if (keys.length > 1000) ctx.addIssue({ code: 'custom', message: 'at most 1000 identities' });
+      for (const key of keys.slice(0, 1000)) {
+        if (!IDENTITY_URI.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'must be an identity URI spiffe://polarise/<validator|renter|operator>/<name>' });
+      }
+    })
+    .default({}),
+  rate: z
+    .strictObject({
+      allocate: rate(5, 20),
+      release: rate(5, 20),
+      list_containers: rate(100, 500),
+      run_challenge: rate(10, 60),
+    })
+    .default({
+      allocate: { per_second: 5, burst: 20 },
+      release: { per_second: 5, burst: 20 },
+      list_containers: { per_second: 100, burst: 500 },
+      run_challenge: { per_second: 10, burst: 60 },
+    }),
+  /** Identities whose rate buckets are kept; idle (full) buckets are dropped first, then the least recently used. */
+  rate_max_identities: z.number().int().min(1).max(1_000_000).default(10_000),
 });
 
 const metrics = z.strictObject({
@@ -131,7 +235,8 @@ const validator = z.strictObject({
   /** Miners challenged at once. */
   concurrency: z.number().int().min(1).default(4),
   /** What the validator rents from each miner and then verifies. */
-  cpu_count: z.number().int().min(1).default(1),
+  /** 0: every CPU the miner says is free (a full-capacity round). */
+  cpu_count: z.number().int().min(0).default(1),
   memory: memory.default('512m'),
   /** Size of the memory challenge; must fit in `memory`. */
   challenge_memory: memory.default('256m'),
@@ -151,16 +256,28 @@ const validator = z.strictObject({
   ema_alpha: z.number().gt(0).max(1).default(0.3),
 });
 
-export const configSchema = z.strictObject({
-  network: network.default(network.parse({})),
-  security: security.default(security.parse({})),
-  docker: docker.default(docker.parse({})),
-  ssh: ssh.default(ssh.parse({})),
-  leases: leases.default(leases.parse({})),
-  challenge: challenge.default(challenge.parse({})),
-  metrics: metrics.default(metrics.parse({})),
-  validator: validator.default(validator.parse({})),
-});
+export const configSchema = z
+  .strictObject({
+    network: network.default(network.parse({})),
+    security: security.default(security.parse({})),
+    docker: docker.default(docker.parse({})),
+    ssh: ssh.default(ssh.parse({})),
+    leases: leases.default(leases.parse({})),
+    challenge: challenge.default(challenge.parse({})),
+    limits: limits.default(limits.parse({})),
+    metrics: metrics.default(metrics.parse({})),
+    validator: validator.default(validator.parse({})),
+  })
+  .superRefine((c, ctx) => {
+    // An Allocate that names no lease gets leases.default_seconds; every identity must be allowed that.
+    const check = (value: number | undefined, path: (string | number)[]) => {
+      if (value !== undefined && value < c.leases.default_seconds) {
+        ctx.addIssue({ code: 'custom', path, message: `must be at least leases.default_seconds (${c.leases.default_seconds})` });
+      }
+    };
+    check(c.limits.max_lease_seconds, ['limits', 'max_lease_seconds']);
+    for (const [uri, caps] of Object.entries(c.limits.identities)) check(caps.max_lease_seconds, ['limits', 'identities', uri, 'max_lease_seconds']);
+  });
 
 export type Config = z.infer<typeof configSchema>;
 
