@@ -12,8 +12,8 @@ import { createLogger, type Logger } from '../common/logger.js';
 import { ChallengeRunner } from './challenges/challenge-runner.js';
 import { ContainerManager } from './containers/container-manager.js';
 import { startMinerServer, type RunningServer } from './server/grpc-server.js';
+import { rateLimited, RateLimiter } from './server/rate-limit.js';
 import { MinerService } from './miner-service.js';
-import { blockHostAccess } from './containers/host-firewall.js';
 import { Reconciler } from './allocations/reconciler.js';
 import { SshGateway } from './ssh/ssh-gateway.js';
 import { loadOrCreateHostKey } from './ssh/ssh-host-key.js';
@@ -91,12 +91,15 @@ function assemble(config: Config, log: Logger): Parts {
 }
 
 /**
- * Adopts what a previous run left before serving, so that the first
- * ListContainers is complete. Without Docker the miner still starts (and
- * answers UNAVAILABLE); the reconciler adopts once Docker is back.
+ * Puts the network isolation rules in place, then adopts what a previous run
+ * left before serving, so that the first ListContainers is complete. Without
+ * Docker the miner still starts (and answers UNAVAILABLE); the reconciler
+ * adopts once Docker is back. Without isolation it starts too, so that
+ * adopted tenants keep their SSH, but refuses Allocate (UNAVAILABLE) until
+ * the reconciler has restored the rules.
  */
 async function adopt(parts: Parts, config: Config, log: Logger): Promise<void> {
-  await blockHostAccess(log);
+  await parts.service.allocations.isolation.ensure();
   try {
     const host = await parts.service.hostResources();
     if (!(await parts.manager.imageExists())) log.warn('the base image is missing; run scripts/setup.sh', { image: config.docker.base_image });
@@ -155,7 +158,7 @@ async function main(): Promise<void> {
       key: config.security.key,
       reloadMs: config.security.reload_seconds * 1000,
     },
-    handlers: parts.service,
+    handlers: rateLimited(parts.service, new RateLimiter(config.limits.rate, config.limits.rate_max_identities)),
     log,
     metrics: parts.metrics,
   });

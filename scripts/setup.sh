@@ -19,6 +19,8 @@ is_root() { [ "$(id -u)" = 0 ]; }
 
 # --- Debian packages ---------------------------------------------------------
 PACKAGES=(docker.io debootstrap openssh-client sshpass musl-tools
+  # the miner's isolation rules (iptables, ip6tables) and the isolation tests (ip netns, nsenter)
+  iptables iproute2 util-linux
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev python3-grpcio python3-protobuf
   # the Go client example (examples/go): Go, the protoc plugins and the
   # libraries as GOPATH source in /usr/share/gocode, so nothing is downloaded

@@ -11,11 +11,13 @@ import type { Identity } from '../../common/identity.js';
 import type { Logger } from '../../common/logger.js';
 import { PENDING_SUFFIX, recordFromLabels, type AllocationRecord } from '../containers/container-labels.js';
 import type { ContainerManager, ManagedContainer } from '../containers/container-manager.js';
+import { HostFirewall } from '../containers/host-firewall.js';
 import type { SshEndpoint, SshGateway } from '../ssh/ssh-gateway.js';
 import type { AllocationSpec } from './allocation-request.js';
 import { AllocationRegistry, type Allocation } from './allocation-registry.js';
 import { checkFits, pickCpuset, type CapacityPolicy, type HostResources } from './capacity.js';
 import { Mutex } from './mutex.js';
+import { checkOwnerLimits, ownerLimitsFor, usageOf } from './owner-limits.js';
 import { PortPool } from './port-pool.js';
 
 /** Longest a single timer may wait (setTimeout's limit); longer leases re-arm. */
@@ -30,6 +32,8 @@ export interface AllocationsDeps {
   policy: CapacityPolicy;
   log: Logger;
   now: () => number;
+  /** The host firewall; by default one made from the config (the miner's own). */
+  isolation?: HostFirewall;
 }
 
 export class Allocations {
@@ -37,6 +41,8 @@ export class Allocations {
   readonly ports: PortPool;
   /** Names torn down recently, so a reconcile pass that listed them just before is not fooled. */
   readonly recentlyRemoved = new Map<string, number>();
+  /** Network isolation: new allocations are refused while it is not in place (the reconciler re-checks it). */
+  readonly isolation: HostFirewall;
   private readonly mutex = new Mutex();
   private readonly log: Logger;
   private readonly now: () => number;
@@ -45,16 +51,24 @@ export class Allocations {
     this.ports = new PortPool(deps.config.ssh.port_range.first, deps.config.ssh.port_range.last);
     this.log = deps.log;
     this.now = deps.now;
+    this.isolation = deps.isolation ?? new HostFirewall({ egressAllow: deps.config.network.egress_allow }, deps.log.child({ part: 'firewall' }));
   }
 
-  /** Checks capacity and registers a pending allocation, one caller at a time so none together exceed it. */
+  /**
+   * Checks isolation, capacity and the caller's own caps (limits.*) and
+   * registers a pending allocation, one caller at a time so that none
+   * together exceed the host's capacity or one identity's caps.
+   */
   reserve(spec: AllocationSpec, caller: Identity, host: HostResources): Promise<Allocation> {
     return this.mutex.run(() => this.reserveNow(spec, caller, host));
   }
 
   private reserveNow(spec: AllocationSpec, caller: Identity, host: HostResources): Allocation {
+    this.isolation.assertInPlace();
     const holdings = this.registry.holdings();
     checkFits(spec, host, this.deps.policy, holdings);
+    const usage = usageOf(caller.uri, this.registry.all().map((a) => a.record));
+    checkOwnerLimits(spec, usage, ownerLimitsFor(this.deps.config.limits, caller.uri), caller.uri);
     const port = this.ports.take();
     if (port === undefined) throw resourceExhausted(`no SSH port left: all ${this.ports.size} ports of ssh.port_range are in use`);
     const name = this.deps.config.docker.container_prefix + randomBytes(6).toString('hex');

@@ -5,7 +5,9 @@
  * re-armed; half-created containers and orphaned networks are removed).
  * While the miner runs it does the same every leases.reconcile_interval_seconds
  * and reclaims expired leases (each lease also has its own timer; this is the
- * backstop).
+ * backstop). Every pass first re-checks the host firewall's isolation rules
+ * and restores missing ones; while they cannot be restored, Allocate is
+ * refused (host-firewall.ts). That check runs even when Docker is down.
  */
 import type { Logger } from '../../common/logger.js';
 import { LABELS } from '../containers/container-labels.js';
@@ -51,6 +53,7 @@ export class Reconciler {
   }
 
   private async pass(): Promise<void> {
+    await this.allocations.isolation.ensure();
     const { registry } = this.allocations;
     const listedAt = this.now();
     const containers = await this.manager.listContainers();
