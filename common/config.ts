@@ -150,6 +150,14 @@ const rate = (perSecond: number, burst: number) =>
     })
     .default({ per_second: perSecond, burst });
 
+/** Per identity and RPC (limits.rate). */
+const rates = z.strictObject({
+  allocate: rate(5, 20),
+  release: rate(5, 20),
+  list_containers: rate(100, 500),
+  run_challenge: rate(10, 60),
+});
+
 /** A client certificate's identity, as the owner label holds it (common/identity.ts). */
 const IDENTITY_URI = /^spiffe:\/\/polarise\/(validator|renter|operator)\/[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -189,19 +197,7 @@ const limits = z.strictObject({
       }
     })
     .default({}),
-  rate: z
-    .strictObject({
-      allocate: rate(5, 20),
-      release: rate(5, 20),
-      list_containers: rate(100, 500),
-      run_challenge: rate(10, 60),
-    })
-    .default({
-      allocate: { per_second: 5, burst: 20 },
-      release: { per_second: 5, burst: 20 },
-      list_containers: { per_second: 100, burst: 500 },
-      run_challenge: { per_second: 10, burst: 60 },
-    }),
+  rate: rates.default(rates.parse({})),
   /** Identities whose rate buckets are kept; idle (full) buckets are dropped first, then the least recently used. */
   rate_max_identities: z.number().int().min(1).max(1_000_000).default(10_000),
 });
