@@ -9,6 +9,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { parseMemory } from './units.js';
 import { isFailure } from './errors.js';
+import { rest } from './config-rest.js';
 
 const memory = z.string().superRefine((text, ctx) => {
   try {
@@ -262,6 +263,7 @@ export const configSchema = z
     challenge: challenge.default(challenge.parse({})),
     limits: limits.default(limits.parse({})),
     metrics: metrics.default(metrics.parse({})),
+    rest: rest.default(rest.parse({})),
     validator: validator.default(validator.parse({})),
   })
   .superRefine((c, ctx) => {

@@ -13,6 +13,7 @@ import { ChallengeRunner } from './challenges/challenge-runner.js';
 import { ContainerManager } from './containers/container-manager.js';
 import { startMinerServer, type RunningServer } from './server/grpc-server.js';
 import { rateLimited, RateLimiter } from './server/rate-limit.js';
+import { serveRestApi, type RunningRestServer } from './rest/rest-server.js';
 import { MinerService } from './miner-service.js';
 import { Reconciler } from './allocations/reconciler.js';
 import { SshGateway } from './ssh/ssh-gateway.js';
@@ -119,14 +120,14 @@ async function serveOperatorMetrics(parts: Parts, config: Config, log: Logger): 
 }
 
 /** SIGTERM and SIGINT drain open calls and keep every lease (containers keep running). */
-function stopOnSignals(parts: Parts, server: RunningServer, metricsEndpoint: MetricsEndpoint | undefined, log: Logger): void {
+function stopOnSignals(parts: Parts, server: RunningServer, metricsEndpoint: MetricsEndpoint | undefined, log: Logger, rest?: RunningRestServer): void {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info('shutting down; leases and containers stay', { signal });
     parts.reconciler.stop();
-    void Promise.all([server.stop(), parts.service.close(), metricsEndpoint?.close()]).then(() => {
+    void Promise.all([server.stop(), rest?.stop(), parts.service.close(), metricsEndpoint?.close()]).then(() => {
       log.info('stopped');
       process.exit(0);
     });
@@ -149,6 +150,8 @@ async function main(): Promise<void> {
   const parts = assemble(config, log);
   await adopt(parts, config, log);
   const metricsEndpoint = await serveOperatorMetrics(parts, config, log);
+  // One handler object (and one set of rate buckets per identity) behind both APIs.
+  const handlers = rateLimited(parts.service, new RateLimiter(config.limits.rate, config.limits.rate_max_identities));
   const server = await startMinerServer({
     host: config.network.host,
     port: config.network.port,
@@ -158,12 +161,13 @@ async function main(): Promise<void> {
       key: config.security.key,
       reloadMs: config.security.reload_seconds * 1000,
     },
-    handlers: rateLimited(parts.service, new RateLimiter(config.limits.rate, config.limits.rate_max_identities)),
+    handlers,
     log,
     metrics: parts.metrics,
   });
+  const rest = await serveRestApi(config, handlers, log);
   log.info('miner listening (mutual TLS)', { host: config.network.host, port: server.port, sshHostKey: parts.hostKeyFingerprint });
-  stopOnSignals(parts, server, metricsEndpoint, log);
+  stopOnSignals(parts, server, metricsEndpoint, log, rest);
 }
 
 main().catch((err) => {
