@@ -75,6 +75,12 @@ export async function runValidationRound(
       ema: s.ema,
       weight: weights.get(s.miner) ?? 0,
       error: result?.error,
+      offeredCpus: s.offeredCpus,
+      freeCpus: s.freeCpus,
+      offeredMemoryBytes: s.offeredMemoryBytes,
+      freeMemoryBytes: s.freeMemoryBytes,
+      provenCores: s.provenCores,
+      provenMemoryBytes: s.provenMemoryBytes,
     };
   });
   metrics?.scores(table);

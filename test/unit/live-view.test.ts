@@ -57,10 +57,13 @@ async function driveRound(view: LiveView): Promise<{ table: ScoreRow[] }> {
   }
   const results = [minerRound('honest', 0.95), minerRound('lazy', 0.35)];
   for (const r of results) view.minerDone(r);
-  const table = results.map((r, i) => ({ miner: r.miner, roundScore: r.roundScore, components: r.components, ema: r.roundScore, weight: [0.73, 0.27][i]! }));
+  const table = results.map((r, i) => ({ miner: r.miner, roundScore: r.roundScore, components: r.components, ema: r.roundScore, weight: [0.73, 0.27][i]!, ...OFFER }));
   view.finish(table);
   return { table };
 }
+
+/** A 64-CPU, 256 GiB offer with 3 CPUs and 1.5 GiB free, and what was proven. */
+const OFFER = { offeredCpus: 64, freeCpus: 3, offeredMemoryBytes: 256 * 1024 * MiB, freeMemoryBytes: 1536 * MiB, provenCores: 1.9251, provenMemoryBytes: 768 * MiB };
 
 const visible = (line: string) => [...line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')].length;
 
@@ -101,14 +104,26 @@ describe('live view', () => {
       expect(sparkline([1, 2, 3, 4, 5], 5, 2)).to.equal('▇█');
     });
 
-    it('score table lists round score, components, EMA and weight per miner', () => {
+    it('score table lists round score, components, offered, free, proven, reliability and weight per miner', () => {
       const table = renderScoreTable([
-        { miner: 'honest', roundScore: 0.9, components: { compute: 1, memory: 0.8, rental: 1, metrics: 0.75 }, ema: 0.88, weight: 0.75 },
+        { miner: 'honest', roundScore: 0.9, components: { compute: 1, memory: 0.8, rental: 1, metrics: 0.75 }, ema: 0.88, weight: 0.75, ...OFFER },
         { miner: 'absent', ema: 0.3, weight: 0.25 },
       ]);
-      expect(table[0]).to.match(/^miner +round +compute +memory +rental +metrics +EMA +weight +note$/);
-      expect(table[2]).to.match(/^honest +0\.900 +1\.000 +0\.800 +1\.000 +0\.750 +0\.880 +75\.0%$/);
-      expect(table[3]).to.match(/^absent +- +- +- +- +- +0\.300 +25\.0%$/);
+      expect(table[0]).to.match(/^miner +round +compute +memory +rental +metrics +offered +free +proven +reliability +weight +note$/);
+      expect(table[1]!.split('  ').filter(Boolean)).to.have.length(12);
+      expect(table[2]).to.match(/^honest +0\.900 +1\.000 +0\.800 +1\.000 +0\.750 +64 CPU 256G +3 CPU 1\.5G +1\.93 cores 768M +0\.880 +75\.0%$/);
+      expect(table[3]).to.match(/^absent +- +- +- +- +- +- +- +- +0\.300 +25\.0%$/);
+    });
+
+    it('score table stays within 160 columns, cutting a long note and name rather than wrapping', () => {
+      const long = { miner: 'm'.repeat(60), roundScore: 0, ema: 0, weight: 0, ...OFFER, provenCores: 1234.567, offeredMemoryBytes: 1023 * 1024 ** 4, error: `ssh: ${'x'.repeat(300)}` };
+      const table = renderScoreTable([long, { miner: 'honest', ema: 0.9, weight: 1, ...OFFER }], { color: true });
+      for (const line of table) expect(visible(line)).to.be.at.most(160);
+      expect(table[2]).to.match(/^m{19}… .* 1234\.57 cores 768M +0\.000 +0\.0% +ssh: x+…$/);
+      expect(visible(table[2]!)).to.equal(160);
+      expect(visible(table[1]!)).to.equal(160);
+      // A narrower terminal: every line cut at its edge.
+      for (const line of renderScoreTable([long], { columns: 100 })) expect(visible(line)).to.be.at.most(100);
     });
   });
 
@@ -175,6 +190,30 @@ describe('live view', () => {
       expect(out.text().slice(written.length)).to.equal('late note\n');
     });
 
+    it('--json score events carry offered, free, proven, reliability and weight', () => {
+      const out = sink(false);
+      const view = new LiveView(out, { mode: 'json', now: () => new Date('2025-01-01T00:00:00Z') });
+      view.finish([
+        { miner: 'honest', roundScore: 0.9, components: { compute: 1, memory: 0.8, rental: 1, metrics: 0.75 }, ema: 0.88, weight: 0.75, ...OFFER },
+        { miner: 'new', ema: 0, weight: 0.25 },
+      ]);
+      const [honest, fresh] = out.text().trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(honest).to.deep.equal({
+        time: '2025-01-01T00:00:00.000Z',
+        event: 'score',
+        miner: 'honest',
+        round: 0.9,
+        compute: 1,
+        memory: 0.8,
+        rental: 1,
+        metrics: 0.75,
+        ...OFFER,
+        ema: 0.88,
+        weight: 0.75,
+      });
+      expect(fresh).to.deep.equal({ time: '2025-01-01T00:00:00.000Z', event: 'score', miner: 'new', ema: 0, weight: 0.25 });
+    });
+
     it('plain mode prints a line per phase change only, and nothing per sample', () => {
       const out = sink(false);
       const view = new LiveView(out, { mode: 'plain', now: () => new Date('2025-01-01T00:00:00Z') });
@@ -204,15 +243,15 @@ describe('live view', () => {
       expect(output).to.match(/honest.*compute-commit.*█+.*░+.*cpu.*[▁▂▃▄▅▆▇█]{5,}.*mem.*[▁▂▃▄▅▆▇█]{5,}/);
       expect(output).to.match(/down.*failed/);
       const plainText = output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
-      expect(plainText).to.match(/miner +round +compute +memory +rental +metrics +EMA +weight/);
-      expect(plainText).to.match(/honest +0\.950 +0\.950 +0\.950 +1\.000 +0\.950 +0\.930 +69\.9%/);
+      expect(plainText).to.match(/miner +round +compute +memory +rental +metrics +offered +free +proven +reliability +weight/);
+      expect(plainText).to.match(/honest +0\.950 +0\.950 +0\.950 +1\.000 +0\.950 +- +- +- +0\.930 +69\.9%/);
       expect(plainText).to.match(/down +0\.000 .* 0\.0% +ssh: connection reset/);
       expect(output).not.to.include(`${ESC}[31mby peer`); // the miner's own escape sequence was defused
       // What the terminal shows at the end: the last frame, then the whole score table.
       const screen = new TerminalScreen(120, 40).write(output).screen();
       const [head, rule, ...rows] = screen.slice(-5);
       expect(head).to.match(/^miner +round +compute/);
-      expect(rule?.split(/ +/)).to.have.length(9).and.to.satisfy((rules: string[]) => rules.every((r) => /^─+$/.test(r)));
+      expect(rule?.split(/ +/)).to.have.length(12).and.to.satisfy((rules: string[]) => rules.every((r) => /^─+$/.test(r)));
       expect(rows.map((row) => row.split(' ')[0])).to.deep.equal(['honest', 'lazy-miner', 'down']);
     });
 

@@ -81,15 +81,20 @@ describe('HTML report', () => {
     const challenges = data.rounds.flatMap((r) => r.miners).reduce((n, m) => n + m.challenges.length, 0);
     expect(challenges).to.equal(4 * 3 + 4 * 2);
     const svgs = html.match(/<svg[\s>]/g) ?? [];
-    // Per challenge a CPU and a memory chart; per miner a history chart.
-    expect(svgs).to.have.length(challenges * 2 + 2);
+    // Per challenge a CPU and a memory chart; per miner a history chart and two capacity charts.
+    expect(svgs).to.have.length(challenges * 2 + 2 + 2 * 2);
     expect(html.match(/<figure class="challenge">/g)).to.have.length(challenges);
     for (const label of ['CPU (% of one core)', 'memory (MiB)', 'time in each call, calls one after another (s)', 'round', 'score']) expect(html).to.include(`>${label}</text>`);
     expect(html).to.match(/<path class="segment" d="M[\d., L]+"/);
     expect(html).not.to.include('<polyline');
-    // The score table: honest dominates.
-    expect(html).to.match(/<tr><td><a href="#miner-honest">honest<\/a><\/td><td>0\.\d{3}<\/td><td>(\d+\.\d)%<\/td><td>3<\/td>/);
-    const weight = Number(/href="#miner-honest">honest<\/a><\/td><td>[\d.]+<\/td><td>([\d.]+)%/.exec(html)![1]);
+    // The score table: offer, free, proven (last proven: 2 cores and 256 MiB for honest), reliability, weight; honest dominates.
+    expect(html).to.include(
+      '<tr><th>miner</th><th>offered</th><th>free</th><th>proven cores</th><th>proven memory</th><th>reliability (EMA)</th><th>weight</th><th>rounds</th><th>last score</th><th>last round</th></tr>',
+    );
+    expect(html).to.match(
+      /<tr><td><a href="#miner-honest">honest<\/a><\/td><td>2 CPU, 4\.0 GiB<\/td><td>2 CPU, 4\.0 GiB<\/td><td>2\.00 cores<\/td><td>256 MiB<\/td><td>0\.\d{3}<\/td><td>(\d+\.\d)%<\/td><td>3<\/td>/,
+    );
+    const weight = Number(/href="#miner-honest">honest<\/a><\/td>(?:<td>[^<]+<\/td>){5}<td>([\d.]+)%/.exec(html)![1]);
     expect(weight).to.be.greaterThan(80);
     expect(html).to.include('Round 3');
     expect(html).to.include('the fastest of 3 walks took 2600 ms');
@@ -162,6 +167,75 @@ describe('HTML report', () => {
       expect(cpuChart.match(/class="call-break"/g)).to.have.length(calls.length - 1);
       expect(html).to.include('33 samples from 5 call(s)');
       expect(cpuChart).to.match(/<title>call 2 of 5 \(compute-commit\): 1\.2 s, 12 sample\(s\)<\/title>/);
+    });
+  });
+
+  describe('proven capacity over time', () => {
+    const GiB = 1024 * MiB;
+    const name = 'cap<b>&"';
+    /** Round by round: what was proven (undefined: the round stored no capacity). */
+    const proofs: Array<{ cores?: number; bytes?: number } | undefined> = [{ cores: 1, bytes: GiB }, undefined, { cores: 1.5, bytes: 2 * GiB }, { cores: 2.25 }];
+
+    function capacityHtml(): string {
+      const capStore = ScoreStore.open(join(dir, 'capacity.db'));
+      try {
+        for (const [i, proof] of proofs.entries()) {
+          const startedAt = new Date(Date.UTC(2025, 0, 3, i));
+          const roundId = capStore.startRound(startedAt);
+          const capacity = proof && { offeredCpus: 4, freeCpus: 3, offeredMemoryBytes: 8 * GiB, freeMemoryBytes: 6 * GiB, rentedCpus: 3, provenCores: proof.cores, provenMemoryBytes: proof.bytes };
+          capStore.recordMinerRound(roundId, minerRound(name, 1, { capacity, startedAt }), 0.3);
+          capStore.finishRound(roundId, new Date(Date.UTC(2025, 0, 3, i, 1)));
+        }
+        return renderReport(reportData(capStore, { rounds: 5 }));
+      } finally {
+        capStore.close();
+      }
+    }
+
+    /** The chart titled `title`, and its dots of `color`: x, y and tooltip each. */
+    function dotsOf(html: string, title: string, color: string) {
+      const svg = new RegExp(`<svg[^>]*>(?:(?!</svg>)[\\s\\S])*?<title>${title}</title>[\\s\\S]*?</svg>`).exec(html)?.[0];
+      expect(svg, title).to.be.a('string');
+      const dots = [...svg!.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)" r="3" fill="([^"]+)"><title>([^<]*)<\/title><\/circle>/g)].filter((m) => m[3] === color);
+      return { svg: svg!, dots: dots.map((m) => ({ x: Number(m[1]), y: Number(m[2]), tip: m[4]! })) };
+    }
+
+    it('draws one point per round that stored capacity, with its proven cores and GiB, next to the offer', () => {
+      const html = capacityHtml();
+      const escaped = 'cap&#60;b&#62;&#38;&#34;';
+      expect(html).not.to.include(name);
+      const cores = dotsOf(html, `${escaped}: proven cores`, '#d97706');
+      expect(cores.dots.map((d) => d.tip)).to.deep.equal([
+        'round 1 (2025-01-03T00:00:00.000Z): 1.00 core proven',
+        'round 3 (2025-01-03T02:00:00.000Z): 1.50 cores proven',
+        'round 4 (2025-01-03T03:00:00.000Z): 2.25 cores proven',
+      ]);
+      // Later rounds to the right, more capacity higher up (SVG y grows downwards).
+      expect(cores.dots[1]!.x).to.be.greaterThan(cores.dots[0]!.x);
+      expect(cores.dots[2]!.x).to.be.greaterThan(cores.dots[1]!.x);
+      expect(cores.dots[1]!.y).to.be.lessThan(cores.dots[0]!.y);
+      expect(cores.dots[2]!.y).to.be.lessThan(cores.dots[1]!.y);
+      // y is linear in the value: the gaps stand as 0.5 to 0.75.
+      expect((cores.dots[1]!.y - cores.dots[2]!.y) / (cores.dots[0]!.y - cores.dots[1]!.y)).to.be.closeTo(1.5, 0.02);
+      for (const label of ['core-equivalents', 'memory (GiB)', 'offered (claim)']) expect(cores.svg + html).to.include(`>${label}</text>`);
+      // The offer: a dashed line through the three rounds with capacity.
+      expect(segmentXs(cores.svg, '#9ca3af')).to.have.length(1).and.to.satisfy((paths: number[][]) => paths[0]!.length === 3);
+      // Round 4 ran no memory proof: two points.
+      const memory = dotsOf(html, `${escaped}: proven memory`, '#2563eb');
+      expect(memory.dots.map((d) => d.tip)).to.deep.equal(['round 1 (2025-01-03T00:00:00.000Z): 1.0 GiB proven', 'round 3 (2025-01-03T02:00:00.000Z): 2.0 GiB proven']);
+      expect(memory.dots[0]!.x).to.equal(cores.dots[0]!.x);
+      expect(memory.dots[1]!.x).to.equal(cores.dots[1]!.x);
+    });
+
+    it('says so when no round shown stored capacity', () => {
+      const html = renderReport({
+        generatedAt: new Date(),
+        scores: [],
+        rounds: [{ id: 1, startedAt: new Date(), miners: [{ ...minerRound('old', 1, { capacity: undefined }), roundId: 1, ema: 1 }] }],
+        history: new Map([['old', []]]),
+      });
+      expect(html).to.include('<h3>Proven capacity</h3><p class="meta">No capacity recorded in the rounds shown.</p>');
+      expect(html).not.to.include('proven cores</title>');
     });
   });
 

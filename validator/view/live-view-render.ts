@@ -12,9 +12,18 @@ export interface ScoreRow {
   /** Absent when the miner was not part of this round. */
   roundScore?: number;
   components?: ComponentScores;
+  /** The miner's reliability: the moving average of its round scores. */
   ema: number;
   weight: number;
   error?: string;
+  /** The miner's last stated offer (a claim), absent when it stated none. */
+  offeredCpus?: number;
+  freeCpus?: number;
+  offeredMemoryBytes?: number;
+  freeMemoryBytes?: number;
+  /** Capacity last proven: core-equivalents and bytes (0 until a proof ran). */
+  provenCores?: number;
+  provenMemoryBytes?: number;
 }
 
 /** One miner as the terminal frame shows it. */
@@ -149,26 +158,58 @@ export function renderFrame(miners: readonly MinerView[], options: FrameOptions)
   return lines;
 }
 
-/** The end-of-round table: miner, round score, components, EMA, weight. Pure. */
-export function renderScoreTable(rows: readonly ScoreRow[], options: { color?: boolean } = {}): string[] {
-  const head = ['miner', 'round', 'compute', 'memory', 'rental', 'metrics', 'EMA', 'weight', 'note'];
+/** Widest the score table gets: a longer line loses its end (the note first) to an ellipsis. */
+export const SCORE_TABLE_COLUMNS = 160;
+/** Longest miner name the score table shows whole. */
+const TABLE_NAME_MAX = 20;
+
+const cut = (text: string, most: number): string => {
+  const chars = [...text];
+  return chars.length > most ? chars.slice(0, Math.max(0, most - 1)).join('') + '…' : text;
+};
+
+/** "2 CPU 4.0G", or "-" when the miner stated no offer. */
+function cpusAndMemory(cpus: number | undefined, bytes: number | undefined): string {
+  return cpus === undefined ? '-' : `${cpus} CPU ${formatBytes(bytes ?? 0, 'compact')}`;
+}
+
+/** "1.93 cores 256M": core-equivalents with 2 decimals and the memory proven. */
+function proven(r: ScoreRow): string {
+  return r.provenCores === undefined && r.provenMemoryBytes === undefined
+    ? '-'
+    : `${(r.provenCores ?? 0).toFixed(2)} cores ${formatBytes(r.provenMemoryBytes ?? 0, 'compact')}`;
+}
+
+/**
+ * The end-of-round table: miner, round score, components, the offer (total and
+ * free), the capacity proven, reliability (EMA) and weight, at most `columns`
+ * (SCORE_TABLE_COLUMNS) wide. Pure.
+ */
+export function renderScoreTable(rows: readonly ScoreRow[], options: { color?: boolean; columns?: number } = {}): string[] {
+  const head = ['miner', 'round', 'compute', 'memory', 'rental', 'metrics', 'offered', 'free', 'proven', 'reliability', 'weight', 'note'];
   const body = rows.map((r) => [
-    clean(r.miner),
+    cut(clean(r.miner), TABLE_NAME_MAX),
     score3(r.roundScore),
     score3(r.components?.compute),
     score3(r.components?.memory),
     score3(r.components?.rental),
     score3(r.components?.metrics),
+    cpusAndMemory(r.offeredCpus, r.offeredMemoryBytes),
+    cpusAndMemory(r.freeCpus, r.freeMemoryBytes),
+    proven(r),
     score3(r.ema),
     `${(r.weight * 100).toFixed(1)}%`,
     r.error ? clean(r.error) : '',
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
-      .join('  ')
-      .trimEnd();
+  const columns = Math.min(options.columns ?? SCORE_TABLE_COLUMNS, SCORE_TABLE_COLUMNS);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((cells) => [...cells[i]!].length)));
+  const pad = (c: string, i: number) => {
+    const fill = ' '.repeat(widths[i]! - [...c].length);
+    return i === 0 || i === head.length - 1 ? c + fill : fill + c;
+  };
+  // A line wider than `columns` (a long note, a small terminal) is cut at the edge rather than wrapped.
+  const line = (cells: string[]) => cut(cells.map(pad).join('  ').trimEnd(), columns);
   const bold = (text: string) => (options.color ? STYLE.bold + text + STYLE.reset : text);
-  return [bold(line(head)), widths.map((w) => '─'.repeat(w)).join('  ').trimEnd(), ...body.map(line)];
+  const rule = widths.map((w) => '─'.repeat(w)).join('  ').slice(0, columns).trimEnd();
+  return [bold(line(head)), rule, ...body.map(line)];
 }

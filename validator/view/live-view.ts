@@ -11,7 +11,7 @@
 import { PHASES, allFindings, type MinerRoundResult, type Phase, type SampleRecord } from '../round-types.js';
 import { ESC, SAMPLES_KEPT, clean, renderFrame, renderScoreTable, type MinerView, type ScoreRow } from './live-view-render.js';
 
-export { SAMPLES_KEPT, renderFrame, renderScoreTable, sparkline, type FrameOptions, type MinerView, type ScoreRow } from './live-view-render.js';
+export { SAMPLES_KEPT, SCORE_TABLE_COLUMNS, renderFrame, renderScoreTable, sparkline, type FrameOptions, type MinerView, type ScoreRow } from './live-view-render.js';
 
 export type LiveViewMode = 'tty' | 'plain' | 'json';
 
@@ -132,11 +132,25 @@ export class LiveView {
     this.cancelTimer();
     if (this.options.mode === 'tty') {
       if (this.dirty) this.draw();
-      this.write(['', ...renderScoreTable(table, { color: true }), ''].join('\n'));
+      // As wide as the terminal (up to SCORE_TABLE_COLUMNS), less the last column that would wrap on some terminals.
+      this.write(['', ...renderScoreTable(table, { color: true, columns: this.columns() - 1 }), ''].join('\n'));
       this.drawnLines = 0;
     } else {
       for (const row of table) {
-        this.event('score', { miner: row.miner, round: row.roundScore, ...row.components, ema: row.ema, weight: row.weight, error: row.error });
+        this.event('score', {
+          miner: row.miner,
+          round: row.roundScore,
+          ...row.components,
+          offeredCpus: row.offeredCpus,
+          freeCpus: row.freeCpus,
+          offeredMemoryBytes: row.offeredMemoryBytes,
+          freeMemoryBytes: row.freeMemoryBytes,
+          provenCores: row.provenCores,
+          provenMemoryBytes: row.provenMemoryBytes,
+          ema: row.ema,
+          weight: row.weight,
+          error: row.error,
+        });
       }
     }
     this.stop();

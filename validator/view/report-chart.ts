@@ -17,6 +17,8 @@ export interface Series {
   titles?: readonly string[];
   dashed?: boolean;
   dots?: boolean;
+  /** With `dots`: a tooltip per point (segment by segment, point by point), e.g. its value with units. */
+  pointTitles?: ReadonlyArray<readonly string[]>;
 }
 
 /** A region of the x axis marked and named on the chart (one call of a challenge). */
@@ -56,6 +58,12 @@ export function roundTicks(end: number, most = 5): number[] {
   const step = [1, 2, 5, 10].map((m) => m * power).find((st) => end / st <= most * (1 + 1e-9)) ?? 10 * power;
   const count = Math.ceil(end / step - 1e-9);
   return Array.from({ length: count + 1 }, (_, i) => Number((i * step).toPrecision(12)));
+}
+
+/** Every id when there are few, else five of them spread out (round ids on an x axis). */
+export function idTicks(ids: readonly number[]): number[] {
+  if (ids.length <= 10) return [...ids];
+  return [0, 0.25, 0.5, 0.75, 1].map((t) => ids[Math.round(t * (ids.length - 1))]!);
 }
 
 const WIDTH = 460;
@@ -132,7 +140,11 @@ function seriesPaths(s: Series, scale: Scale): string {
         coords.length === 1
           ? `<circle class="segment" cx="${coords[0]![0]}" cy="${coords[0]![1]}" r="2.5" fill="${s.color}">${title}</circle>`
           : `<path class="segment" d="M${coords.map(([cx, cy]) => `${cx},${cy}`).join(' L')}" ${style}>${title}</path>`;
-      const dots = s.dots ? coords.map(([cx, cy]) => `<circle cx="${cx}" cy="${cy}" r="3" fill="${s.color}"/>`).join('') : '';
+      const dot = ([cx, cy]: readonly [string, string], j: number) => {
+        const tip = s.pointTitles?.[i]?.[j];
+        return `<circle cx="${cx}" cy="${cy}" r="3" fill="${s.color}"${tip === undefined ? '/>' : `><title>${esc(tip)}</title></circle>`}`;
+      };
+      const dots = s.dots ? coords.map(dot).join('') : '';
       return line + dots;
     })
     .join('');

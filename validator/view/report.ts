@@ -1,7 +1,8 @@
 /**
  * The HTML report: one self-contained page (inline CSS and SVG, no script, no
- * network) with the standing scores and weights, each miner's score history
- * and, for its recent rounds, every challenge's CPU and memory series. All
+ * network) with the standing scores, capacity and weights, each miner's score
+ * history and proven capacity over the rounds shown and, for its recent rounds,
+ * every challenge's CPU and memory series. All
  * text from the store (miner names, errors, findings, details) is escaped.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -9,9 +10,10 @@ import { dirname } from 'node:path';
 import type { Finding } from '../findings.js';
 import type { ChallengeRecord } from '../round-types.js';
 import type { CurrentScore, ScorePoint, ScoreStore, StoredMinerRound, StoredRound } from '../scoring/score-store.js';
-import { capacityWeights } from '../scoring/scoring.js';
+import { GIB_PER_CORE, capacityWeights } from '../scoring/scoring.js';
 import { escapeHtml, esc } from './html.js';
-import { lineChart } from './report-chart.js';
+import { capacityCells, capacityCharts } from './report-capacity.js';
+import { idTicks, lineChart } from './report-chart.js';
 import { detailsTable } from './report-details.js';
 import { challengeCharts, splitCalls } from './report-timeline.js';
 
@@ -101,12 +103,6 @@ function minerRoundSection(r: StoredMinerRound, open: boolean): string {
   );
 }
 
-/** Every round id when there are few, else five of them spread out. */
-function roundTicks(ids: readonly number[]): number[] {
-  if (ids.length <= 10) return [...ids];
-  return [0, 0.25, 0.5, 0.75, 1].map((t) => ids[Math.round(t * (ids.length - 1))]!);
-}
-
 function historyChart(miner: string, history: readonly ScorePoint[]): string {
   const first = history[0]?.roundId ?? 0;
   const last = history.at(-1)?.roundId ?? 1;
@@ -117,7 +113,7 @@ function historyChart(miner: string, history: readonly ScorePoint[]): string {
     xMin: first === last ? first - 1 : first,
     xMax: first === last ? last + 1 : last,
     yMax: 1,
-    xTicks: roundTicks(history.map((h) => h.roundId)),
+    xTicks: idTicks(history.map((h) => h.roundId)),
     series: [
       { label: 'round score', color: COLORS.score, dots: true, segments: [history.map((h) => [h.roundId, h.score] as const)] },
       { label: 'EMA', color: COLORS.ema, segments: [history.map((h) => [h.roundId, h.ema] as const)] },
@@ -130,11 +126,12 @@ function scoresTable(scores: readonly CurrentScore[]): string {
   const rows = scores
     .map(
       (s) =>
-        `<tr><td><a href="#${anchor(s.miner)}">${esc(s.miner)}</a></td><td>${fixed3(s.ema)}</td><td>${((weights.get(s.miner) ?? 0) * 100).toFixed(1)}%</td>` +
-        `<td>${s.rounds}</td><td>${fixed3(s.lastScore)}</td><td>${esc(s.lastRoundAt.toISOString())}</td></tr>`,
+        `<tr><td><a href="#${anchor(s.miner)}">${esc(s.miner)}</a></td>${capacityCells(s)}<td>${fixed3(s.ema)}</td>` +
+        `<td>${((weights.get(s.miner) ?? 0) * 100).toFixed(1)}%</td><td>${s.rounds}</td><td>${fixed3(s.lastScore)}</td><td>${esc(s.lastRoundAt.toISOString())}</td></tr>`,
     )
     .join('');
-  return `<table class="scores"><tr><th>miner</th><th>EMA</th><th>weight</th><th>rounds</th><th>last score</th><th>last round</th></tr>${rows}</table>`;
+  const head = ['miner', 'offered', 'free', 'proven cores', 'proven memory', 'reliability (EMA)', 'weight', 'rounds', 'last score', 'last round'];
+  return `<table class="scores"><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr>${rows}</table>`;
 }
 
 const CSS = `
@@ -160,6 +157,7 @@ export function renderReport(data: ReportData): string {
       return (
         `<section id="${anchor(miner)}"><h2>${esc(miner)}${address ? ` <small class="meta">${esc(address)}</small>` : ''}</h2>` +
         `<h3>Score history</h3>${historyChart(miner, data.history.get(miner) ?? [])}` +
+        `<h3>Proven capacity</h3>${capacityCharts(miner, recent)}` +
         `<h3>Recent rounds</h3>${recent.length ? recent.map((r, i) => minerRoundSection(r, i === 0)).join('') : '<p class="meta">none in the recent rounds</p>'}` +
         '</section>'
       );
@@ -169,7 +167,8 @@ export function renderReport(data: ReportData): string {
     '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">' +
     `<title>Polarise validator report</title><style>${CSS}</style></head><body>` +
     `<h1>Polarise validator report</h1><p class="meta">Generated ${esc(data.generatedAt.toISOString())} · ` +
-    `${data.rounds.length} recent round(s) shown · weights are each miner's share of the summed EMAs</p>` +
+    `${data.rounds.length} recent round(s) shown · offered and free are the miner's claim; ` +
+    `weight ∝ proven capacity (core-equivalents + GiB/${GIB_PER_CORE}) × reliability (EMA of round scores)</p>` +
     `<h2>Scores</h2>${data.scores.length ? scoresTable(data.scores) : '<p class="meta">No scores yet.</p>'}` +
     sections +
     '</body></html>\n'
