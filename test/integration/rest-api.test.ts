@@ -37,7 +37,8 @@ describe('the seed REST API over HTTPS with mutual TLS', function () {
     await requireDocker();
     miner = await startMiner({
       config: {
-        rest: { enabled: true, host: '127.0.0.1', port: 0 },
+        // Two requests at once, so the test can reach the bound.
+        rest: { enabled: true, host: '127.0.0.1', port: 0, max_concurrent_requests: 2 },
         // The seed asks for 2 CPUs and 2g; other suites may hold CPUs on this host.
         docker: { overcommit_ratio: 4 },
       },
@@ -146,6 +147,37 @@ describe('the seed REST API over HTTPS with mutual TLS', function () {
     expect(list!.body.containers.map((c: { container_id: string }) => c.container_id)).to.include(allocate!.body.container_id);
     expect(release).to.include({ step: 'release', status: 200 });
     expect(await containers()).to.equal(0);
+  });
+
+  describe('while challenges run', () => {
+    let id: string;
+    const renter = () => miner.pki.client('renter', 'busy');
+    before(async () => {
+      id = (await curl(renter(), 'POST', '/allocate', '{"memory": "256m", "cpu_count": 1}')).json.container_id;
+    });
+    after(async () => {
+      await curl(renter(), 'DELETE', `/containers/${id}`);
+    });
+
+    it('bounds requests at once (rest.max_concurrent_requests): one more gets 429', async () => {
+      const running = [1, 2].map(() => curl(renter(), 'PUT', `/challenge/${id}`, seedChallenge('sleep 3; echo slept')));
+      await new Promise((r) => setTimeout(r, 1500));
+      expectError(await curl(renter(), 'GET', '/containers'), 429, 'RESOURCE_EXHAUSTED', /rest\.max_concurrent_requests/);
+      for (const answer of await Promise.all(running)) expect(answer.json.command_result.output).to.equal('slept\n');
+      expect((await curl(renter(), 'GET', '/containers')).status).to.equal(200);
+    });
+
+    it('ends the command when the client goes away', async () => {
+      const gone = await curl(renter(), 'PUT', `/challenge/${id}`, seedChallenge('sleep 31; echo never'), ['--max-time', '2']).then(
+        () => null,
+        (e: { code: number }) => e,
+      );
+      expect(gone?.code, 'curl should have timed out').to.equal(28);
+      await new Promise((r) => setTimeout(r, 1500));
+      const ps = await curl(renter(), 'PUT', `/challenge/${id}`, seedChallenge('for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline; echo; done'));
+      expect(ps.json.command_result.output).to.not.include('sleep 31');
+      expect(ps.json.command_result.output).to.include('/proc/');
+    });
   });
 
   describe('refuses, and leaves nothing behind', () => {
