@@ -110,37 +110,29 @@ const leases = z.strictObject({
   reconcile_interval_seconds: z.number().min(0.1).default(5),
 });
 
-const challenge = z
-  .strictObject({
-    default_duration_seconds: z.number().positive().default(300),
-    max_duration_seconds: z.number().positive().default(3600),
-    grace_seconds: z.number().min(0).default(2),
-    max_output_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
-    /** Where samples come from: cgroup files when reachable, else Docker's stats API ("auto"), or one of them only. */
-    sampler: z.enum(['auto', 'cgroup', 'docker_stats']).default('auto'),
-    /** Live output (stream_output) that may wait for a slow client before the command's pipe is paused. */
-    live_output_buffer_bytes: z.number().int().min(4096).default(1024 * 1024),
-    /**
-     * Challenges running at once: on the whole miner, per client identity, per
-     * container; one more fails with RESOURCE_EXHAUSTED. Each may hold
-     * 2 × max_output_bytes + live_output_buffer_bytes of the miner's memory.
-     */
-    max_concurrent_total: z.number().int().min(1).max(10_000).default(64),
-    max_concurrent_per_owner: z.number().int().min(1).max(10_000).default(16),
-    max_concurrent_per_container: z.number().int().min(1).max(10_000).default(8),
-    /** HTTP/2 streams one client connection may have open at once (grpc-js grpc.max_concurrent_streams). */
-    max_streams_per_connection: z.number().int().min(1).max(100_000).default(128),
-    /** Memory one client connection may use for buffered frames before new streams are refused (grpc-node.max_session_memory), in MiB. */
-    session_memory_mb: z.number().int().min(16).max(1_048_576).default(256),
-  })
-  .refine((c) => c.max_concurrent_per_owner <= c.max_concurrent_total, {
-    path: ['max_concurrent_per_owner'],
-    message: 'must not be above challenge.max_concurrent_total',
-  })
-  .refine((c) => c.max_concurrent_per_container <= c.max_concurrent_per_owner, {
-    path: ['max_concurrent_per_container'],
-    message: 'must not be above challenge.max_concurrent_per_owner (a container has one owner)',
-  });
+const challenge = z.strictObject({
+  default_duration_seconds: z.number().positive().default(300),
+  max_duration_seconds: z.number().positive().default(3600),
+  grace_seconds: z.number().min(0).default(2),
+  max_output_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+  /** Where samples come from: cgroup files when reachable, else Docker's stats API ("auto"), or one of them only. */
+  sampler: z.enum(['auto', 'cgroup', 'docker_stats']).default('auto'),
+  /** Live output (stream_output) that may wait for a slow client before the command's pipe is paused. */
+  live_output_buffer_bytes: z.number().int().min(4096).default(1024 * 1024),
+  /**
+   * Challenges running at once: on the whole miner, per client identity, per
+   * container (the smallest that applies wins); one more fails with
+   * RESOURCE_EXHAUSTED naming the key. Each may hold
+   * 2 × max_output_bytes + live_output_buffer_bytes of the miner's memory.
+   */
+  max_concurrent_total: z.number().int().min(1).max(10_000).default(64),
+  max_concurrent_per_owner: z.number().int().min(1).max(10_000).default(16),
+  max_concurrent_per_container: z.number().int().min(1).max(10_000).default(8),
+  /** HTTP/2 streams one client connection may have open at once (grpc-js grpc.max_concurrent_streams). */
+  max_streams_per_connection: z.number().int().min(1).max(100_000).default(128),
+  /** Memory one client connection may use for buffered frames before new streams are refused (grpc-node.max_session_memory), in MiB. */
+  session_memory_mb: z.number().int().min(16).max(1_048_576).default(256),
+});
 
 /** A token bucket: `burst` calls at once, refilled at `per_second`. */
 const rate = (perSecond: number, burst: number) =>

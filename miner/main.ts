@@ -10,6 +10,8 @@ import { ConfigError, loadConfig, type Config } from '../common/config.js';
 import { errorMessage } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { ChallengeRunner } from './challenges/challenge-runner.js';
+import { OrphanReaper } from './challenges/orphan-reaper.js';
+import { ChallengeAdmission, withChallengeLimits } from './challenges/challenge-limits.js';
 import { ContainerManager } from './containers/container-manager.js';
 import { startMinerServer, type RunningServer } from './server/grpc-server.js';
 import { rateLimited, RateLimiter } from './server/rate-limit.js';
@@ -87,7 +89,10 @@ function assemble(config: Config, log: Logger): Parts {
     runner: new ChallengeRunner(docker, config.challenge, log.child({ part: 'challenge' })),
     log,
   });
-  const reconciler = new Reconciler(service.allocations, manager, config.leases.reconcile_interval_seconds * 1000, log.child({ part: 'reconciler' }));
+  // Before adopting a container, end what the previous run's calls left running in it.
+  const reaper = new OrphanReaper(docker, log.child({ part: 'adoption' }));
+  const reconcilerLog = log.child({ part: 'reconciler' });
+  const reconciler = new Reconciler(service.allocations, manager, config.leases.reconcile_interval_seconds * 1000, reconcilerLog, Date.now, (id) => reaper.reap(id));
   return { manager, service, reconciler, metrics, hostKeyFingerprint: hostKey.fingerprint };
 }
 
@@ -151,7 +156,9 @@ async function main(): Promise<void> {
   await adopt(parts, config, log);
   const metricsEndpoint = await serveOperatorMetrics(parts, config, log);
   // One handler object (and one set of rate buckets per identity) behind both APIs.
-  const handlers = rateLimited(parts.service, new RateLimiter(config.limits.rate, config.limits.rate_max_identities));
+  // Challenges at once (challenge.max_concurrent_*) are counted inside the rate limit, for both APIs too.
+  const limited = withChallengeLimits(parts.service, new ChallengeAdmission(config.challenge));
+  const handlers = rateLimited(limited, new RateLimiter(config.limits.rate, config.limits.rate_max_identities));
   const server = await startMinerServer({
     host: config.network.host,
     port: config.network.port,
@@ -164,6 +171,7 @@ async function main(): Promise<void> {
     handlers,
     log,
     metrics: parts.metrics,
+    limits: config.challenge,
   });
   const rest = await serveRestApi(config, handlers, log);
   log.info('miner listening (mutual TLS)', { host: config.network.host, port: server.port, sshHostKey: parts.hostKeyFingerprint });

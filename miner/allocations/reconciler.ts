@@ -2,7 +2,8 @@
  * Keeps the miner's view and Docker in step. On start it adopts what the
  * previous run left (ready containers get their SSH listener back on the
  * port their label names, with the same credentials, and their expiry
- * re-armed; half-created containers and orphaned networks are removed).
+ * re-armed, after what the previous run's calls left running in them has
+ * been ended; half-created containers and orphaned networks are removed).
  * While the miner runs it does the same every leases.reconcile_interval_seconds
  * and reclaims expired leases (each lease also has its own timer; this is the
  * backstop). Every pass first re-checks the host firewall's isolation rules
@@ -26,6 +27,8 @@ export class Reconciler {
     private readonly intervalMs: number,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** Runs before a container is adopted (ends what a previous miner's calls left running in it); must not throw. */
+    private readonly beforeAdopt: (containerId: string) => Promise<void> = async () => undefined,
   ) {}
 
   /** One pass; concurrent calls share it. */
@@ -74,6 +77,7 @@ export class Reconciler {
         continue;
       }
       if (!known) {
+        await this.beforeAdopt(c.id);
         await this.allocations.adopt(c);
         continue;
       }

@@ -6,24 +6,24 @@
  * The exec'd process is a session and process-group leader (runc calls
  * setsid). Its host pid is found in the container's cgroup.procs (the new
  * process carrying this run's marker whose parent is outside the container),
- * or from `exec inspect` when the cgroup is out of reach. When the miner shares the
- * engine's host (and may signal its processes) the kill is done from here:
- * SIGKILL to the process group, then to every process in the container's
- * cgroup that is a descendant, in the same session or group, or carries this
- * run's marker in its environment (which catches daemonised children), until
- * none is left. Otherwise (a remote engine) it runs `kill` inside the
+ * or from `exec inspect`, and is then named by its start time too. When the
+ * miner can signal the container's processes from the host
+ * (container-processes.ts: only processes proven to be in the container's
+ * cgroup) the kill is done from here: SIGKILL to the command's tree (its
+ * session and group, descendants, and every process carrying this run's
+ * marker, which catches daemonised children) until none is left. Otherwise
+ * (a remote engine, no access to its cgroups) it runs `kill` inside the
  * container through another exec.
  */
 import type Docker from 'dockerode';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { join } from 'node:path';
 import { Writable, type Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../common/logger.js';
 import { BoundedCapture } from './bounded-capture.js';
-import { execPidFromCgroup, hasMarker, killHostTree, killInContainer, readPids } from './exec-processes.js';
+import type { ContainerProcesses } from './container-processes.js';
+import { execPidFromCgroup, hasMarker, killInContainer, readPids } from './exec-processes.js';
 import { readProcStat } from './proc-stat.js';
-import { cgroupPathsOf } from './sampling/cgroup-paths.js';
 
 export { BoundedCapture } from './bounded-capture.js';
 
@@ -52,11 +52,12 @@ export interface ChallengeExecOptions {
    */
   externalPolling?: boolean;
   /**
-   * The container's cgroup.procs file, when the miner can read it: the exec's
-   * host pid is then found there (the process carrying `marker` whose parent
-   * is outside the container) instead of by polling Docker's exec inspect.
+   * The container's processes, when the miner can signal them from the host:
+   * the exec's host pid is then found in its cgroup.procs (the process
+   * carrying `marker` whose parent is outside the container) instead of by
+   * polling Docker's exec inspect, and the kill is done through it.
    */
-  cgroupProcs?: string;
+  processes?: ContainerProcesses;
 }
 
 export class ChallengeExec {
@@ -66,9 +67,8 @@ export class ChallengeExec {
   pid = 0;
   private pidStart = '';
   private preexisting = new Set<number>();
-  /** True when this process may signal the exec's processes directly. */
+  /** True when the exec's process was found in the container's cgroup: its tree is then killed from the host. */
   private hostAccess = false;
-  private procsFile?: string;
   private stream?: Duplex;
   private exitSeen!: () => void;
   private readonly exited = new Promise<void>((resolve) => (this.exitSeen = () => {
@@ -114,7 +114,7 @@ export class ChallengeExec {
   async start(): Promise<void> {
     const withStdin = this.options.stdin.length > 0;
     // What ran in the container before: none of it can be ours.
-    if (this.options.cgroupProcs) this.preexisting = new Set(readPids(this.options.cgroupProcs) ?? []);
+    if (this.options.processes) this.preexisting = new Set(readPids(this.options.processes.procsFile) ?? []);
     const stream = (await this.exec.start({ hijack: true, stdin: withStdin })) as Duplex;
     this.stream = stream;
     const sink = (name: OutputName, capture: BoundedCapture) =>
@@ -181,8 +181,8 @@ export class ChallengeExec {
 
   private async findPid(): Promise<void> {
     try {
-      const procs = this.options.cgroupProcs;
-      if (procs && process.getuid?.() === 0) this.pid = await execPidFromCgroup(procs, this.options.marker, this.preexisting, () => this.streamEnded);
+      const { processes, marker } = this.options;
+      if (processes) this.pid = await execPidFromCgroup(processes.procsFile, marker, this.preexisting, () => this.streamEnded);
       // Otherwise (a remote engine, no access to its cgroups) ask Docker.
       for (let i = 0; !this.pid && i < 500 && !this.streamEnded; i++) {
         const info = await this.exec.inspect();
@@ -193,24 +193,9 @@ export class ChallengeExec {
         if (!info.Running && info.ExitCode !== null) break; // already over
         await sleep(10);
       }
-      if (this.pid) {
-        const stat = readProcStat(this.pid);
-        // Only a process that carries our marker is ours: with a remote engine
-        // the pid means nothing here.
-        if (stat && hasMarker(this.pid, this.options.marker) && process.getuid?.() === 0) {
-          this.hostAccess = true;
-          this.pidStart = stat.startTime;
-          try {
-            this.statFd = openSync(`/proc/${this.pid}/stat`, 'r');
-            // It could have been reused between the two looks: check it is still ours.
-            if (readProcStat(this.pid)?.startTime !== stat.startTime) this.closeStat();
-          } catch {
-            this.statFd = undefined;
-          }
-          const paths = cgroupPathsOf(this.pid);
-          if (paths) this.procsFile = join(paths.cpu, 'cgroup.procs');
-        }
-      }
+      // Only a process in the container's cgroup that carries our marker is ours.
+      const stat = this.pid && processes ? processes.verify(this.pid) : undefined;
+      if (stat && hasMarker(this.pid, marker)) this.watchHostProcess(stat.startTime);
     } catch (err) {
       this.options.log.debug('exec pid lookup failed', { error: (err as Error).message });
     } finally {
@@ -220,6 +205,19 @@ export class ChallengeExec {
     if (this.hostAccess && this.options.externalPolling) return;
     this.watcher = setInterval(() => void this.checkAlive(), this.hostAccess ? 100 : 500);
     this.watcher.unref();
+  }
+
+  /** Keeps /proc/<pid>/stat open: reading it tells the exit apart from a reused pid. */
+  private watchHostProcess(startTime: string): void {
+    this.hostAccess = true;
+    this.pidStart = startTime;
+    try {
+      this.statFd = openSync(`/proc/${this.pid}/stat`, 'r');
+      // It could have been reused between the two looks: check it is still ours.
+      if (readProcStat(this.pid)?.startTime !== startTime) this.closeStat();
+    } catch {
+      this.statFd = undefined;
+    }
   }
 
   private closeStat(): void {
@@ -236,9 +234,10 @@ export class ChallengeExec {
 
   /**
    * A cheap liveness check for callers that tick anyway (every sample): a
-   * kill(pid, 0), which fails once the process is reaped, and every tenth
-   * time a read of the kept-open /proc/<pid>/stat, which also sees a zombie
-   * and cannot be fooled by a reused pid. No promise, no timer.
+   * kill(pid, 0), which fails once the process is reaped (signal 0 delivers
+   * nothing: it only asks whether the pid exists), and every tenth time a
+   * read of the kept-open /proc/<pid>/stat, which also sees a zombie and
+   * cannot be fooled by a reused pid. No promise, no timer.
    */
   poll(): void {
     if (!this.hostAccess || this.hasExited) return;
@@ -301,16 +300,10 @@ export class ChallengeExec {
       // Never started, or over before we could see it.
       return;
     }
-    if (this.hostAccess) {
-      const deadline = Date.now() + 1000;
-      for (let round = 0; ; round++) {
-        const left = killHostTree(this.pid, this.pidStart, this.options.marker, this.procsFile);
-        if (left === 0 || Date.now() > deadline) {
-          if (left > 0) this.options.log.warn('processes survived SIGKILL', { pid: this.pid, left });
-          break;
-        }
-        await sleep(round < 5 ? 10 : 50);
-      }
+    const { processes, marker } = this.options;
+    if (this.hostAccess && processes) {
+      const left = await processes.killTree({ pid: this.pid, startTime: this.pidStart }, marker);
+      if (left > 0) this.options.log.warn('processes survived SIGKILL', { pid: this.pid, left });
     } else {
       await killInContainer(this.docker, this.container, this.options.marker, this.options.log);
     }

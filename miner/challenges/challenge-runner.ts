@@ -22,13 +22,14 @@ import type { Logger } from '../../common/logger.js';
 import { failedPrecondition, invalidArgument, unavailable } from '../../common/errors.js';
 import { ChallengeStatus, ChallengeType, OutputStream, type RunChallengeRequest } from '../../common/gen/polarise/v1/miner.js';
 import type { EventSink } from '../server/handlers.js';
-import { join } from 'node:path';
-import { SharedCgroupReader, openCgroupReader, type ContainerReader, type Reading } from './sampling/cgroup-reader.js';
+import { openCgroupReader, type ContainerReader, type Reading } from './sampling/cgroup-reader.js';
 import { buildResult } from './challenge-result.js';
 import { SampleSeries } from './sample-series.js';
 import { DockerStatsReader } from './sampling/docker-stats-reader.js';
 import { EventWriter } from './event-writer.js';
 import { ChallengeExec, type ExecOutcome } from './challenge-exec.js';
+import { ContainerSlots } from './challenge-limits.js';
+import { CHALLENGE_MARKER, ContainerProcesses } from './container-processes.js';
 import { sampleClock } from './sample-clock.js';
 
 export interface ChallengeTarget {
@@ -91,6 +92,13 @@ interface Supervision {
   stop(): void;
 }
 
+/** What an exec is wired to: the sampler (for its polling), the event writer (live output), the container's processes (the kill). */
+interface ExecParts {
+  reader: ContainerReader;
+  writer: EventWriter;
+  processes: ContainerProcesses | undefined;
+}
+
 /** Everything a run's end needs. */
 interface Ending {
   container: Docker.Container;
@@ -106,11 +114,16 @@ interface Ending {
 }
 
 export class ChallengeRunner {
+  /** Runs per container at once (challenge.max_concurrent_per_container). */
+  private readonly slots: ContainerSlots;
+
   constructor(
     private readonly docker: Docker,
     private readonly config: Config['challenge'],
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.slots = new ContainerSlots(config.max_concurrent_per_container);
+  }
 
   /**
    * Validates the request's own fields (type, command, interval, duration),
@@ -124,11 +137,13 @@ export class ChallengeRunner {
 
     const runId = randomUUID();
     const log = this.log.child({ challenge: runId.slice(0, 8), container: info.Id.slice(0, 12) });
-    const reader = this.openReader(container, info.State.Pid, log);
-    const writer = new EventWriter(sink, { outputBufferBytes: this.config.live_output_buffer_bytes });
-    const cleanup: (() => void)[] = [() => reader.close()];
+    const cleanup: (() => void)[] = [this.slots.enter(info.Id)];
     try {
-      const exec = await this.createExec(container, plan, runId, reader, writer, log);
+      const reader = this.openReader(container, info.State.Pid, log);
+      cleanup.push(() => reader.close());
+      const writer = new EventWriter(sink, { outputBufferBytes: this.config.live_output_buffer_bytes });
+      const processes = ContainerProcesses.open(info.Id, info.State.Pid);
+      const exec = await this.createExec(container, plan, runId, { reader, writer, processes }, log);
       const series = new SampleSeries(await reader.read(true), reader.source);
       const emit = (r: Reading): void => {
         const sample = series.next(r);
@@ -207,7 +222,8 @@ export class ChallengeRunner {
   }
 
   /** The exec, created but not started; live output (when asked for) goes through the writer with backpressure. */
-  private async createExec(container: Docker.Container, plan: ChallengePlan, runId: string, reader: ContainerReader, writer: EventWriter, log: Logger): Promise<ChallengeExec> {
+  private async createExec(container: Docker.Container, plan: ChallengePlan, runId: string, parts: ExecParts, log: Logger): Promise<ChallengeExec> {
+    const { reader, writer, processes } = parts;
     let exec: ChallengeExec | undefined;
     const onOutput = plan.streamOutput
       ? (name: 'stdout' | 'stderr', data: Buffer): boolean => {
@@ -220,12 +236,12 @@ export class ChallengeRunner {
       exec = await ChallengeExec.create(this.docker, container, {
         command: plan.command,
         stdin: plan.stdin,
-        marker: `POLARISE_CHALLENGE=${runId}`,
+        marker: `${CHALLENGE_MARKER}=${runId}`,
         maxOutputBytes: this.config.max_output_bytes,
         onOutput,
         log,
         externalPolling: reader.source !== 'docker_stats',
-        cgroupProcs: reader instanceof SharedCgroupReader ? join(reader.paths.cpu, 'cgroup.procs') : undefined,
+        processes,
       });
     } catch (err) {
       throw dockerFailure(err, 'run a challenge', container.id);

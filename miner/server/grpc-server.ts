@@ -11,6 +11,7 @@ import { HealthService } from '../../common/gen/grpc/health/v1/health.js';
 import { ServerReflectionService as ReflectionV1 } from '../../common/gen/grpc/reflection/v1/reflection.js';
 import { ServerReflectionService as ReflectionV1Alpha } from '../../common/gen/grpc/reflection/v1alpha/reflection.js';
 import { Failure } from '../../common/errors.js';
+import type { Config } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import type { MinerHandlers } from './handlers.js';
 import { RpcCalls } from './rpc-calls.js';
@@ -31,6 +32,8 @@ export interface MinerServerOptions {
   handlers: MinerHandlers;
   log: Logger;
   metrics?: MinerMetrics;
+  /** The HTTP/2 bounds of one client connection (challenges at once are counted by the handlers: challenge-limits.ts). */
+  limits: Pick<Config['challenge'], 'max_streams_per_connection' | 'session_memory_mb'>;
 }
 
 export interface RunningServer {
@@ -43,7 +46,14 @@ export interface RunningServer {
 
 export async function startMinerServer(options: MinerServerOptions): Promise<RunningServer> {
   const { handlers, log } = options;
-  const server = new Server({ 'grpc.max_send_message_length': 160 * 1024 * 1024 });
+  const { limits } = options;
+  const server = new Server({
+    'grpc.max_send_message_length': 160 * 1024 * 1024,
+    // Per client connection: streams open at once, and frames buffered (MiB)
+    // before new streams are refused. grpc-js sets neither by default.
+    'grpc.max_concurrent_streams': limits.max_streams_per_connection,
+    'grpc-node.max_session_memory': limits.session_memory_mb,
+  });
   const health = new HealthTable();
   const calls = new RpcCalls(log, options.metrics);
   const implementation: MinerServiceServer = {

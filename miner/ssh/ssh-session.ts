@@ -6,12 +6,18 @@
  * multiplexed stream is split here with backpressure). The command's exit
  * status goes back before the channel ends; when the channel closes, the
  * processes the session started are ended.
+ *
+ * The exec's process is named by its host pid and start time, and only once
+ * it is found in the container's cgroup; every signal (the client's, and the
+ * hang-up at the end) goes through container-processes.ts, which checks
+ * both again right before it. Without that proof (a remote engine, cgroups
+ * out of reach) nothing is signalled from the host.
  */
 import type Docker from 'dockerode';
 import type { Duplex, Writable } from 'node:stream';
 import type { PseudoTtyInfo, ServerChannel, Session, SetEnvInfo, SignalInfo, WindowChangeInfo } from 'ssh2';
 import type { Logger } from '../../common/logger.js';
-import { endSession } from '../challenges/process-tree.js';
+import { ContainerProcesses, exitedLeader, type ProcRef } from '../challenges/container-processes.js';
 import { errorMessage } from '../../common/errors.js';
 
 export interface SessionContext {
@@ -149,7 +155,12 @@ class ServedSession {
   private readonly env: Record<string, string> = {};
   private started = false;
   private exec: Docker.Exec | undefined;
-  private hostPid = 0;
+  /**
+   * The exec's process and what every signal goes through. `alive` when it
+   * was proven to be in the container; else it had exited (or was never
+   * there) and only what is left of its session in the container is ended.
+   */
+  private leader: { proc: ProcRef; processes: ContainerProcesses; alive: boolean } | undefined;
   private channelClosed = false;
   private lastSignal = 0;
 
@@ -158,7 +169,7 @@ class ServedSession {
   /** The channel or the connection is gone: end what the session started. */
   readonly end = (): void => {
     this.channelClosed = true;
-    if (this.hostPid) endSession(this.hostPid);
+    this.leader?.processes.hangUp(this.leader.proc);
   };
 
   listen(session: Session): void {
@@ -204,13 +215,9 @@ class ServedSession {
 
   private onSignal(accept: Reply, reject: Reply, info: SignalInfo): void {
     const number = SIGNALS[info.name];
-    if (!number || !this.hostPid) return reject?.();
+    if (!number || !this.leader?.alive) return reject?.();
     this.lastSignal = number;
-    try {
-      process.kill(this.hostPid, `SIG${info.name}` as NodeJS.Signals);
-    } catch {
-      // Already gone.
-    }
+    this.leader.processes.signal(this.leader.proc, `SIG${info.name}` as NodeJS.Signals);
     accept?.();
   }
 
@@ -238,8 +245,8 @@ class ServedSession {
     this.exec = exec;
     const stream = (await exec.start({ hijack: true, stdin: true, Tty: command.tty })) as Duplex;
     const { ended } = await this.connectStdio(exec, stream, channel, command.tty);
-    await this.learnHostPid(exec);
-    if (this.channelClosed && this.hostPid) endSession(this.hostPid);
+    await this.learnLeader(exec);
+    if (this.channelClosed) this.leader?.processes.hangUp(this.leader.proc);
 
     await ended;
     const exitCode = await exitCodeOf(exec);
@@ -285,14 +292,30 @@ class ServedSession {
     return { ended };
   }
 
-  /** Docker reports the host pid once the process has started, which may be a moment after the attach. */
-  private async learnHostPid(exec: Docker.Exec): Promise<void> {
-    for (let i = 0; i < 100 && !this.hostPid; i++) {
+  /**
+   * Docker reports the host pid once the process has started, which may be a
+   * moment after the attach. It is named (pid and start time) only if it is
+   * in the container's cgroup now; it may already have exited (its pid
+   * perhaps taken by another process), and then only the members of its
+   * session still in the container can be ended.
+   */
+  private async learnLeader(exec: Docker.Exec): Promise<void> {
+    let pid = 0;
+    for (let i = 0; i < 100 && !pid; i++) {
       const info = await exec.inspect();
-      if (info.Pid) this.hostPid = info.Pid;
-      else if (!info.Running && info.ExitCode !== null) break;
+      if (info.Pid) pid = info.Pid;
+      else if (!info.Running && info.ExitCode !== null) return;
       else await pause(10);
     }
+    if (!pid) return;
+    const container = await this.ctx.docker
+      .getContainer(this.ctx.containerId)
+      .inspect()
+      .catch(() => undefined);
+    const processes = container && ContainerProcesses.open(container.Id, container.State.Pid);
+    if (!processes) return this.ctx.log.debug('the container\'s processes are out of reach: the session\'s are not signalled from the host', { pid });
+    const stat = processes.verify(pid);
+    this.leader = { proc: stat ? { pid, startTime: stat.startTime } : exitedLeader(pid), processes, alive: stat !== undefined };
   }
 
   /** The exit status (or the signal the client asked for, as OpenSSH reports it) goes before the channel ends. */
