@@ -23,7 +23,7 @@ describe('leases', function () {
     const client = minerClient(miner.address, { caCert: miner.pki.caCert, client: miner.pki.client('renter', 'alice') });
     try {
       await ready(client);
-      const a = await allocate(client, { memory: '64m', leaseSeconds: 2 });
+      const a = await allocate(client, { memory: '64m', leaseSeconds: 5 }); // long enough for an SSH login on a loaded host
       const during = await ssh({ host: a.host, port: a.sshPort, password: a.password }, 'echo up');
       expect(during.stdout.toString()).to.equal('up\n');
       await new Promise((r) => setTimeout(r, a.expiresAt!.getTime() - Date.now() + 1500));
