@@ -74,6 +74,8 @@ describe('the validator proves claimed cores through a real miner (2 CPUs asked)
     expect(fewer!.figures!.efficiency).to.be.below(0.75);
     expect(codes('half-cores')).to.not.include('compute-proof-invalid');
     expect(d.lie).to.equal(false);
-    expect(d.compute as number).to.be.above(0).and.at.most(0.6 * (done('honest').compute as number));
+    // Through a real miner on this 2-core host the honest 2-CPU container delivers about 1.4 single-core speeds (the
+    // miner and the validator share its cores), so one core's worth is about 0.6-0.7 of it (docs/verification.md).
+    expect(d.compute as number).to.be.above(0).and.at.most(0.8 * (done('honest').compute as number));
   });
 });
