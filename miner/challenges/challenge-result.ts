@@ -36,6 +36,10 @@ export function buildResult(f: RunFigures): ChallengeResult {
       outputTruncated: f.outputTruncated,
       stderr: f.stderr,
       oomKilled: f.oomKilled,
+      stdoutBytes: 0,
+      stderrBytes: 0,
+      stdoutSha256: Buffer.alloc(0),
+      stderrSha256: Buffer.alloc(0),
     },
     metrics: { cpuUsage: meanCpu, memoryUsage: f.peakMemory, memoryLimit: f.memoryLimit, memoryPercent: peakPercent },
     summary: {

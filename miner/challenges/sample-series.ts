@@ -58,6 +58,10 @@ export class SampleSeries {
       memoryLimit: r.memoryLimit,
       memoryPercent: r.memoryLimit > 0 ? (r.memoryUsage / r.memoryLimit) * 100 : 0,
       pids: r.pids,
+      netRxBytes: 0,
+      netTxBytes: 0,
+      netRxPackets: 0,
+      netTxPackets: 0,
       source: SOURCES[this.source],
       hostStealPercent: this.steal.percent(),
     };

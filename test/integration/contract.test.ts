@@ -26,7 +26,7 @@ describe('the contract (proto/)', () => {
     await buf('format', '--diff', '--exit-code');
   });
 
-  for (const release of ['v1.0.0', 'v1.1.0'])
+  for (const release of ['v1.0.0', 'v1.1.0', 'v1.2.0'])
     it(`has no breaking change against the released contract ${release}`, async () => {
       await buf('breaking', '--against', `proto/releases/${release}.binpb`);
     });

@@ -49,7 +49,7 @@ describe('REST API: the seed shapes onto MinerHandlers', () => {
     const answer = challengeAnswer(
       ChallengeType.CHALLENGE_TYPE_COMPUTE,
       {
-        commandResult: { status: ChallengeStatus.CHALLENGE_STATUS_TIMEOUT, exitCode: 137, output: 'x', outputTruncated: false, stderr: '', oomKilled: false },
+        commandResult: { status: ChallengeStatus.CHALLENGE_STATUS_TIMEOUT, exitCode: 137, output: 'x', outputTruncated: false, stderr: '', oomKilled: false, stdoutBytes: 1, stderrBytes: 0, stdoutSha256: Buffer.alloc(32), stderrSha256: Buffer.alloc(32) },
         metrics: { cpuUsage: 99.5, memoryUsage: 10, memoryLimit: 100, memoryPercent: 10 },
       },
       undefined,

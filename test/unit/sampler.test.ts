@@ -19,7 +19,7 @@ import type { EventSink } from '../../miner/server/handlers.js';
 import { MiB } from '../support/challenge-fixtures.js';
 
 function sample(n: number): ResourceSample {
-  return { elapsedUs: n, cpuUsage: n, cpuTimeNs: n, memoryUsage: 0, memoryLimit: 0, memoryPercent: 0, pids: 1, source: 1, hostStealPercent: 0 };
+  return { elapsedUs: n, cpuUsage: n, cpuTimeNs: n, memoryUsage: 0, memoryLimit: 0, memoryPercent: 0, pids: 1, source: 1, hostStealPercent: 0, netRxBytes: 0, netTxBytes: 0, netRxPackets: 0, netTxPackets: 0 };
 }
 
 describe('sampler: parsing', () => {

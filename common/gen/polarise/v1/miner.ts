@@ -305,7 +305,10 @@ export interface RunChallengeRequest {
   sampleIntervalMs: number;
   /** Bytes written to the command's standard input, which is then closed. */
   stdin: Buffer;
-  /** Stream stdout and stderr chunks as they arrive, besides the final output. */
+  /**
+   * Stream stdout and stderr as OutputChunk events as they arrive (each at
+   * most 256 KiB). Without it the result carries only the output's tail.
+   */
   streamOutput: boolean;
 }
 
@@ -317,7 +320,11 @@ export interface RunChallengeResponse {
     /** A live resource sample, taken while the command runs. */
     { $case: "sample"; value: ResourceSample }
     | //
-    /** A chunk of the command's output (only with stream_output). */
+    /**
+     * A chunk of the command's output. Output always travels in chunks of at
+     * most 256 KiB (OUTPUT_CHUNK_BYTES), so no message on the wire exceeds
+     * 1 MiB; without stream_output only the final result's bounded tail is sent.
+     */
     { $case: "output"; value: OutputChunk }
     | //
     /** The final event: exit status, output and summary. */
@@ -357,6 +364,17 @@ export interface ResourceSample {
    * retest a slow timed run when it is high, never pass one for it.
    */
   hostStealPercent: number;
+  /**
+   * Bytes the container received on its network interfaces since the
+   * command started, read from the container's network namespace counters.
+   */
+  netRxBytes: number;
+  /** Bytes the container sent since the command started. */
+  netTxBytes: number;
+  /** Packets the container received since the command started. */
+  netRxPackets: number;
+  /** Packets the container sent since the command started. */
+  netTxPackets: number;
 }
 
 /** OutputChunk is a piece of the command's output as it was written. */
@@ -373,14 +391,32 @@ export interface CommandResult {
   status: ChallengeStatus;
   /** The command's exit code (128 + signal number when killed by a signal). */
   exitCode: number;
-  /** Standard output (UTF-8), cut at the miner's output bound. */
+  /**
+   * The last bytes of standard output (UTF-8): at most 256 KiB
+   * (RESULT_TAIL_BYTES). The whole output travels as OutputChunk events
+   * when stream_output is set.
+   */
   output: string;
-  /** True when output or stderr was cut at the bound. */
+  /**
+   * True when output or stderr holds less than the whole stream (only the
+   * tail, or the stream passed the miner's output bound).
+   */
   outputTruncated: boolean;
-  /** Standard error (UTF-8), cut at the miner's output bound. */
+  /** The last bytes of standard error (UTF-8): at most 64 KiB. */
   stderr: string;
   /** True when the container's memory limit was hit during the run (OOM). */
   oomKilled: boolean;
+  /** Bytes the command wrote to standard output, in all. */
+  stdoutBytes: number;
+  /** Bytes the command wrote to standard error, in all. */
+  stderrBytes: number;
+  /**
+   * SHA-256 of everything the command wrote to standard output, so a client
+   * that joined the OutputChunk events can tell it received all of it.
+   */
+  stdoutSha256: Buffer;
+  /** SHA-256 of everything the command wrote to standard error. */
+  stderrSha256: Buffer;
 }
 
 /** Metrics is the seed API's resource summary of a challenge. */
@@ -1239,6 +1275,10 @@ function createBaseResourceSample(): ResourceSample {
     pids: 0,
     source: 0,
     hostStealPercent: 0,
+    netRxBytes: 0,
+    netTxBytes: 0,
+    netRxPackets: 0,
+    netTxPackets: 0,
   };
 }
 
@@ -1273,6 +1313,18 @@ export const ResourceSample: MessageFns<ResourceSample> = {
     }
     if (message.hostStealPercent !== 0) {
       writer.uint32(81).double(message.hostStealPercent);
+    }
+    if (message.netRxBytes !== 0) {
+      writer.uint32(88).uint64(message.netRxBytes);
+    }
+    if (message.netTxBytes !== 0) {
+      writer.uint32(96).uint64(message.netTxBytes);
+    }
+    if (message.netRxPackets !== 0) {
+      writer.uint32(104).uint64(message.netRxPackets);
+    }
+    if (message.netTxPackets !== 0) {
+      writer.uint32(112).uint64(message.netTxPackets);
     }
     return writer;
   },
@@ -1370,6 +1422,38 @@ export const ResourceSample: MessageFns<ResourceSample> = {
             message.hostStealPercent = reader.double();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.netRxBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.netTxBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.netRxPackets = longToNumber(reader.uint64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.netTxPackets = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1422,6 +1506,26 @@ export const ResourceSample: MessageFns<ResourceSample> = {
         : isSet(object.host_steal_percent)
         ? globalThis.Number(object.host_steal_percent)
         : 0,
+      netRxBytes: isSet(object.netRxBytes)
+        ? globalThis.Number(object.netRxBytes)
+        : isSet(object.net_rx_bytes)
+        ? globalThis.Number(object.net_rx_bytes)
+        : 0,
+      netTxBytes: isSet(object.netTxBytes)
+        ? globalThis.Number(object.netTxBytes)
+        : isSet(object.net_tx_bytes)
+        ? globalThis.Number(object.net_tx_bytes)
+        : 0,
+      netRxPackets: isSet(object.netRxPackets)
+        ? globalThis.Number(object.netRxPackets)
+        : isSet(object.net_rx_packets)
+        ? globalThis.Number(object.net_rx_packets)
+        : 0,
+      netTxPackets: isSet(object.netTxPackets)
+        ? globalThis.Number(object.netTxPackets)
+        : isSet(object.net_tx_packets)
+        ? globalThis.Number(object.net_tx_packets)
+        : 0,
     };
   },
 
@@ -1457,6 +1561,18 @@ export const ResourceSample: MessageFns<ResourceSample> = {
     if (message.hostStealPercent !== 0) {
       obj.hostStealPercent = floatToJson(message.hostStealPercent);
     }
+    if (message.netRxBytes !== 0) {
+      obj.netRxBytes = Math.round(message.netRxBytes);
+    }
+    if (message.netTxBytes !== 0) {
+      obj.netTxBytes = Math.round(message.netTxBytes);
+    }
+    if (message.netRxPackets !== 0) {
+      obj.netRxPackets = Math.round(message.netRxPackets);
+    }
+    if (message.netTxPackets !== 0) {
+      obj.netTxPackets = Math.round(message.netTxPackets);
+    }
     return obj;
   },
 
@@ -1475,6 +1591,10 @@ export const ResourceSample: MessageFns<ResourceSample> = {
     message.pids = object.pids ?? 0;
     message.source = object.source ?? 0;
     message.hostStealPercent = object.hostStealPercent ?? 0;
+    message.netRxBytes = object.netRxBytes ?? 0;
+    message.netTxBytes = object.netTxBytes ?? 0;
+    message.netRxPackets = object.netRxPackets ?? 0;
+    message.netTxPackets = object.netTxPackets ?? 0;
     return message;
   },
 };
@@ -1565,7 +1685,18 @@ export const OutputChunk: MessageFns<OutputChunk> = {
 };
 
 function createBaseCommandResult(): CommandResult {
-  return { status: 0, exitCode: 0, output: "", outputTruncated: false, stderr: "", oomKilled: false };
+  return {
+    status: 0,
+    exitCode: 0,
+    output: "",
+    outputTruncated: false,
+    stderr: "",
+    oomKilled: false,
+    stdoutBytes: 0,
+    stderrBytes: 0,
+    stdoutSha256: Buffer.alloc(0),
+    stderrSha256: Buffer.alloc(0),
+  };
 }
 
 export const CommandResult: MessageFns<CommandResult> = {
@@ -1587,6 +1718,18 @@ export const CommandResult: MessageFns<CommandResult> = {
     }
     if (message.oomKilled !== false) {
       writer.uint32(48).bool(message.oomKilled);
+    }
+    if (message.stdoutBytes !== 0) {
+      writer.uint32(56).uint64(message.stdoutBytes);
+    }
+    if (message.stderrBytes !== 0) {
+      writer.uint32(64).uint64(message.stderrBytes);
+    }
+    if (message.stdoutSha256.length !== 0) {
+      writer.uint32(74).bytes(message.stdoutSha256);
+    }
+    if (message.stderrSha256.length !== 0) {
+      writer.uint32(82).bytes(message.stderrSha256);
     }
     return writer;
   },
@@ -1652,6 +1795,38 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.oomKilled = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.stdoutBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.stderrBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.stdoutSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.stderrSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1684,6 +1859,26 @@ export const CommandResult: MessageFns<CommandResult> = {
         : isSet(object.oom_killed)
         ? globalThis.Boolean(object.oom_killed)
         : false,
+      stdoutBytes: isSet(object.stdoutBytes)
+        ? globalThis.Number(object.stdoutBytes)
+        : isSet(object.stdout_bytes)
+        ? globalThis.Number(object.stdout_bytes)
+        : 0,
+      stderrBytes: isSet(object.stderrBytes)
+        ? globalThis.Number(object.stderrBytes)
+        : isSet(object.stderr_bytes)
+        ? globalThis.Number(object.stderr_bytes)
+        : 0,
+      stdoutSha256: isSet(object.stdoutSha256)
+        ? Buffer.from(bytesFromBase64(object.stdoutSha256))
+        : isSet(object.stdout_sha256)
+        ? Buffer.from(bytesFromBase64(object.stdout_sha256))
+        : Buffer.alloc(0),
+      stderrSha256: isSet(object.stderrSha256)
+        ? Buffer.from(bytesFromBase64(object.stderrSha256))
+        : isSet(object.stderr_sha256)
+        ? Buffer.from(bytesFromBase64(object.stderr_sha256))
+        : Buffer.alloc(0),
     };
   },
 
@@ -1707,6 +1902,18 @@ export const CommandResult: MessageFns<CommandResult> = {
     if (message.oomKilled !== false) {
       obj.oomKilled = message.oomKilled;
     }
+    if (message.stdoutBytes !== 0) {
+      obj.stdoutBytes = Math.round(message.stdoutBytes);
+    }
+    if (message.stderrBytes !== 0) {
+      obj.stderrBytes = Math.round(message.stderrBytes);
+    }
+    if (message.stdoutSha256.length !== 0) {
+      obj.stdoutSha256 = base64FromBytes(message.stdoutSha256);
+    }
+    if (message.stderrSha256.length !== 0) {
+      obj.stderrSha256 = base64FromBytes(message.stderrSha256);
+    }
     return obj;
   },
 
@@ -1721,6 +1928,10 @@ export const CommandResult: MessageFns<CommandResult> = {
     message.outputTruncated = object.outputTruncated ?? false;
     message.stderr = object.stderr ?? "";
     message.oomKilled = object.oomKilled ?? false;
+    message.stdoutBytes = object.stdoutBytes ?? 0;
+    message.stderrBytes = object.stderrBytes ?? 0;
+    message.stdoutSha256 = object.stdoutSha256 ?? Buffer.alloc(0);
+    message.stderrSha256 = object.stderrSha256 ?? Buffer.alloc(0);
     return message;
   },
 };
