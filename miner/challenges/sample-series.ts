@@ -1,11 +1,12 @@
 /**
  * One run's readings turned into ResourceSamples: cpu_usage between
  * consecutive readings, cumulative CPU since the baseline, and the running
- * peaks the final result reports.
+ * peaks the final result reports, and network counters since the baseline.
  */
 import { SampleSource, type ResourceSample } from '../../common/gen/polarise/v1/miner.js';
 import type { Reading, SourceName } from './sampling/cgroup-reader.js';
 import { HostStealMeter } from './sampling/host-steal.js';
+import { netDelta } from './sampling/net-dev.js';
 
 const SOURCES: Record<SourceName, SampleSource> = {
   cgroup_v1: SampleSource.SAMPLE_SOURCE_CGROUP_V1,
@@ -49,6 +50,8 @@ export class SampleSeries {
     this.taken++;
     this.track(r);
     if (cpuUsage > this.peakCpu) this.peakCpu = cpuUsage;
+    // Since the command started: counters read before it are the baseline.
+    const net = netDelta(this.base.net, r.net);
     return {
       time: r.time,
       elapsedUs: Math.max(0, Math.round(Number(r.atNs - this.t0) / 1000)),
@@ -58,10 +61,10 @@ export class SampleSeries {
       memoryLimit: r.memoryLimit,
       memoryPercent: r.memoryLimit > 0 ? (r.memoryUsage / r.memoryLimit) * 100 : 0,
       pids: r.pids,
-      netRxBytes: 0,
-      netTxBytes: 0,
-      netRxPackets: 0,
-      netTxPackets: 0,
+      netRxBytes: net.rxBytes,
+      netTxBytes: net.txBytes,
+      netRxPackets: net.rxPackets,
+      netTxPackets: net.txPackets,
       source: SOURCES[this.source],
       hostStealPercent: this.steal.percent(),
     };

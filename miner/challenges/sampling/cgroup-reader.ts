@@ -14,11 +14,13 @@
  *       memory.max; pids.current; oom_kill in memory.events.
  *
  * Memory is "in use" the way `docker stats` shows it: without inactive file cache.
+ * Network counters come from the container's namespace (net-dev.ts).
  */
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { cgroupPathsOf, type CgroupPaths } from './cgroup-paths.js';
 import { KeptFile, NOT_FOUND, statKey } from './kept-file.js';
+import { NetDevFile } from './net-dev.js';
 import type { ContainerReader, Reading, SourceName } from './reader.js';
 
 export { cgroupMounts, cgroupPathsOf, hostCgroupVersion, type CgroupPaths } from './cgroup-paths.js';
@@ -57,8 +59,13 @@ export class CgroupReader implements ContainerReader {
   private readonly pids: KeptFile;
   private readonly pidsIsTaskList: boolean;
   private readonly oom?: KeptFile;
+  private readonly net?: NetDevFile;
 
-  constructor(readonly paths: CgroupPaths) {
+  /** `netDevPath`: /proc/<pid>/net/dev of a process in the container, when its network counters are wanted. */
+  constructor(
+    readonly paths: CgroupPaths,
+    netDevPath?: string,
+  ) {
     const open = (dir: string, name: string) => {
       const f = new KeptFile(join(dir, name));
       this.files.push(f);
@@ -90,6 +97,7 @@ export class CgroupReader implements ContainerReader {
         this.pids = paths.pids ? open(paths.pids, 'pids.current') : open(paths.cpu, 'cgroup.threads');
       }
       this.pidsIsTaskList = !paths.pids;
+      this.net = netDevPath === undefined ? undefined : openNetDev(netDevPath);
     } catch (err) {
       this.close();
       throw err;
@@ -126,12 +134,22 @@ export class CgroupReader implements ContainerReader {
         this.cachedOom = kills === NOT_FOUND ? 0 : kills;
       }
     }
-    return { atNs, time, cpuNs, memoryUsage, memoryLimit: this.cachedLimit, pids, oomKills: this.cachedOom };
+    return { atNs, time, cpuNs, memoryUsage, memoryLimit: this.cachedLimit, pids, oomKills: this.cachedOom, net: this.net?.read() };
   }
 
   close(): void {
     for (const f of this.files) f.close();
     this.files.length = 0;
+    this.net?.close();
+  }
+}
+
+/** Network counters are optional: a reader without them still samples CPU and memory. */
+function openNetDev(path: string): NetDevFile | undefined {
+  try {
+    return new NetDevFile(path);
+  } catch {
+    return undefined;
   }
 }
 
@@ -210,7 +228,7 @@ export function openCgroupReader(pid: number, procRoot = '/proc'): SharedCgroupR
   let entry = sharedReaders.get(key);
   if (!entry) {
     try {
-      entry = { reader: new CgroupReader(paths), users: 0 };
+      entry = { reader: new CgroupReader(paths, join(procRoot, String(pid), 'net', 'dev')), users: 0 };
     } catch {
       return null;
     }

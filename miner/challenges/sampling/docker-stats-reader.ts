@@ -10,13 +10,29 @@
  */
 import type Docker from 'dockerode';
 import type { Readable } from 'node:stream';
-import type { ContainerReader, Reading, SourceName } from './reader.js';
+import type { ContainerReader, NetCounters, Reading, SourceName } from './reader.js';
 
 interface StatsFrame {
   read?: string;
   pids_stats?: { current?: number };
   cpu_stats?: { cpu_usage?: { total_usage?: number } };
   memory_stats?: { usage?: number; limit?: number; stats?: Record<string, number> };
+  /** Per interface of the container's namespace (Docker leaves lo out). */
+  networks?: Record<string, { rx_bytes?: number; rx_packets?: number; tx_bytes?: number; tx_packets?: number }>;
+}
+
+/** The frame's interfaces summed; undefined when it has none (network "none", or an engine that omits them). */
+function networkOf(frame: StatsFrame): NetCounters | undefined {
+  const nets = Object.entries(frame.networks ?? {}).filter(([name]) => name !== 'lo');
+  if (nets.length === 0) return undefined;
+  const sum: NetCounters = { rxBytes: 0, rxPackets: 0, txBytes: 0, txPackets: 0 };
+  for (const [, n] of nets) {
+    sum.rxBytes += n.rx_bytes ?? 0;
+    sum.rxPackets += n.rx_packets ?? 0;
+    sum.txBytes += n.tx_bytes ?? 0;
+    sum.txPackets += n.tx_packets ?? 0;
+  }
+  return sum;
 }
 
 /** Nanoseconds since the epoch of an RFC 3339 time with up to 9 fractional digits. */
@@ -49,6 +65,7 @@ export function readingFromStats(frame: StatsFrame, arrivedNs = process.hrtime.b
     memoryUsage: inactive < mem.usage ? mem.usage - inactive : mem.usage,
     memoryLimit: mem.limit ?? 0,
     pids: frame.pids_stats?.current ?? 0,
+    net: networkOf(frame),
   };
 }
 

@@ -1,4 +1,7 @@
 /** The one interface every sampler of a container's counters implements (cgroup files, Docker stats). */
+import type { NetCounters } from './net-dev.js';
+
+export type { NetCounters } from './net-dev.js';
 
 /** One reading of a container's counters. */
 export interface Reading {
@@ -16,6 +19,8 @@ export interface Reading {
   pids: number;
   /** OOM kills in the container's memory cgroup so far (undefined when unknown). */
   oomKills?: number;
+  /** Cumulative network counters of the container's interfaces except lo (undefined when unknown). */
+  net?: NetCounters;
 }
 
 export type SourceName = 'cgroup_v1' | 'cgroup_v2' | 'docker_stats';
