@@ -1,9 +1,10 @@
 /**
  * The validator's side of MinerService: a gRPC client over mutual TLS, and a
  * ChallengeExecutor that runs a command through RunChallenge while timing it
- * on the validator's own clock.
+ * on the validator's own clock. Output arrives as OutputChunk events
+ * (stream_output), joined and checked against the result (output-join.ts).
  */
-import { credentials, Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import {
   AllocateRequest,
@@ -11,12 +12,38 @@ import {
   ChallengeStatus,
   ChallengeType,
   MinerServiceClient,
+  MinerServiceService,
   RunChallengeRequest,
   type AllocateResponse,
+  type CommandResult,
   type ResourceSample,
   type RunChallengeResponse,
 } from '../common/gen/polarise/v1/miner.js';
 import type { ChallengeExecutor, ExecOutcome, ExecSample } from './challenges/executor.js';
+import { MAX_MESSAGE_BYTES } from '../common/message-limits.js';
+import { OutputJoin } from './output-join.js';
+
+let messageObserver: ((bytes: number) => void) | undefined;
+
+/** Calls `fn` with the encoded size of every RunChallengeResponse any MinerClient receives (benchmarks); undefined stops. */
+export function observeChallengeMessages(fn: ((bytes: number) => void) | undefined): void {
+  messageObserver = fn;
+}
+
+/** The generated client, with RunChallenge responses measured on their way in when an observer is set. */
+const MeasuredClient = makeGenericClientConstructor(
+  {
+    ...MinerServiceService,
+    runChallenge: {
+      ...MinerServiceService.runChallenge,
+      responseDeserialize: (bytes: Buffer) => {
+        messageObserver?.(bytes.length);
+        return MinerServiceService.runChallenge.responseDeserialize(bytes);
+      },
+    },
+  },
+  'polarise.v1.MinerService',
+) as unknown as typeof MinerServiceClient;
 
 export interface ClientTlsFiles {
   caCert: string;
@@ -46,6 +73,20 @@ function execSample(s: ResourceSample): ExecSample {
   };
 }
 
+/** A call's outcome: the joined output, checked against the result's counts and digests. */
+function outcomeOf(r: CommandResult | undefined, output: OutputJoin, samples: ExecSample[], elapsedMs: number): ExecOutcome {
+  const joined = output.finish(r);
+  return {
+    exitCode: r?.exitCode ?? -1,
+    stdout: joined.stdout,
+    stderr: joined.stderr,
+    samples,
+    elapsedMs,
+    timedOut: r?.status === ChallengeStatus.CHALLENGE_STATUS_TIMEOUT,
+    ...(joined.problem ? { transferProblem: joined.problem } : {}),
+  };
+}
+
 export class MinerClient {
   private readonly client: MinerServiceClient;
 
@@ -55,11 +96,11 @@ export class MinerClient {
   ) {
     const creds = credentials.createSsl(readFileSync(tls.caCert), readFileSync(tls.key), readFileSync(tls.cert));
     const options = {
-      // The compute challenge's open phase returns the whole product matrix.
-      'grpc.max_receive_message_length': 160 * 1024 * 1024,
+      // The miner sends no message over 1 MiB (output travels in chunks).
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       ...(target.server_name ? { 'grpc.ssl_target_name_override': target.server_name } : {}),
     };
-    this.client = new MinerServiceClient(target.address, creds, options);
+    this.client = new MeasuredClient(target.address, creds, options);
   }
 
   allocate(request: Partial<AllocateRequest>, timeoutMs = 60_000): Promise<AllocateResponse> {
@@ -95,6 +136,7 @@ export class MinerClient {
     return (argv, opts) =>
       new Promise<ExecOutcome>((resolve, reject) => {
         const samples: ExecSample[] = [];
+        const output = new OutputJoin();
         const started = performance.now();
         let settled = false;
         const stream = this.client.runChallenge(
@@ -106,6 +148,7 @@ export class MinerClient {
             expectedCpu: opts.expectedCpuSeconds ?? 0,
             sampleIntervalMs,
             stdin: opts.stdin,
+            streamOutput: true,
           }),
           new Metadata(),
           deadline(opts.timeoutMs + 5_000),
@@ -116,18 +159,11 @@ export class MinerClient {
             const sample = execSample(e.value);
             samples.push(sample);
             onSample?.(sample);
+          } else if (e?.$case === 'output') {
+            output.add(e.value);
           } else if (e?.$case === 'result') {
-            const elapsedMs = performance.now() - started;
-            const r = e.value.commandResult;
             settled = true;
-            resolve({
-              exitCode: r?.exitCode ?? -1,
-              stdout: r?.output ?? '',
-              stderr: r?.stderr ?? '',
-              samples,
-              elapsedMs,
-              timedOut: r?.status === ChallengeStatus.CHALLENGE_STATUS_TIMEOUT,
-            });
+            resolve(outcomeOf(e.value.commandResult, output, samples, performance.now() - started));
           }
         });
         stream.on('error', (err: ServiceError) => {

@@ -1,6 +1,7 @@
 /**
  * One challenge command run with `docker exec` (an argument array, no TTY,
- * no host shell): bounded capture of stdout and stderr, exit detection, and
+ * no host shell): stdout and stderr counted, hashed and their tails kept
+ * (bounded-capture.ts), exit detection, and
  * killing the command's whole process tree, which Docker itself cannot do.
  *
  * The exec'd process is a session and process-group leader (runc calls
@@ -20,19 +21,20 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { Writable, type Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../common/logger.js';
-import { BoundedCapture } from './bounded-capture.js';
+import { RESULT_TAIL_BYTES, STDERR_TAIL_BYTES } from '../../common/message-limits.js';
+import { StreamCapture } from './bounded-capture.js';
 import type { ContainerProcesses } from './container-processes.js';
 import { execPidFromCgroup, hasMarker, killInContainer, readPids } from './exec-processes.js';
 import { readProcStat } from './proc-stat.js';
 
-export { BoundedCapture } from './bounded-capture.js';
+export { BoundedCapture, StreamCapture } from './bounded-capture.js';
 
 export type OutputName = 'stdout' | 'stderr';
 
 export interface ExecOutcome {
   exitCode: number;
-  stdout: BoundedCapture;
-  stderr: BoundedCapture;
+  stdout: StreamCapture;
+  stderr: StreamCapture;
   /** When the exit was seen (process.hrtime.bigint()). */
   endedNs: bigint;
 }
@@ -42,6 +44,7 @@ export interface ChallengeExecOptions {
   stdin: Buffer;
   /** Marker put in the command's environment (NAME=value), used to find its processes. */
   marker: string;
+  /** Bytes of each stream that may go out live (challenge.max_output_bytes); all of it is counted and hashed. */
   maxOutputBytes: number;
   /** Live output (only what fits under the bound); return false to pause the source. */
   onOutput?: (stream: OutputName, data: Buffer) => boolean;
@@ -61,8 +64,8 @@ export interface ChallengeExecOptions {
 }
 
 export class ChallengeExec {
-  readonly stdout: BoundedCapture;
-  readonly stderr: BoundedCapture;
+  readonly stdout: StreamCapture;
+  readonly stderr: StreamCapture;
   /** Host pid of the exec'd process, once known (0 before). */
   pid = 0;
   private pidStart = '';
@@ -92,8 +95,8 @@ export class ChallengeExec {
     private readonly exec: Docker.Exec,
     private readonly options: ChallengeExecOptions,
   ) {
-    this.stdout = new BoundedCapture(options.maxOutputBytes);
-    this.stderr = new BoundedCapture(options.maxOutputBytes);
+    this.stdout = new StreamCapture(RESULT_TAIL_BYTES, options.maxOutputBytes);
+    this.stderr = new StreamCapture(STDERR_TAIL_BYTES, options.maxOutputBytes);
     this.pidKnown = new Promise((resolve) => (this.pidResolve = resolve));
   }
 
@@ -117,12 +120,12 @@ export class ChallengeExec {
     if (this.options.processes) this.preexisting = new Set(readPids(this.options.processes.procsFile) ?? []);
     const stream = (await this.exec.start({ hijack: true, stdin: withStdin })) as Duplex;
     this.stream = stream;
-    const sink = (name: OutputName, capture: BoundedCapture) =>
+    const sink = (name: OutputName, capture: StreamCapture) =>
       new Writable({
         write: (chunk: Buffer, _enc, done) => {
           this.lastDataAt = Date.now();
-          const kept = capture.append(chunk);
-          if (kept.length > 0 && this.options.onOutput && !this.options.onOutput(name, kept)) stream.pause();
+          const live = capture.append(chunk);
+          if (live.length > 0 && this.options.onOutput && !this.options.onOutput(name, live)) stream.pause();
           done();
         },
       });

@@ -1,13 +1,24 @@
 /** The ChallengeResult a run ends with, assembled from plain figures (pure: tested without Docker). */
 import { ChallengeStatus, type ChallengeResult } from '../../common/gen/polarise/v1/miner.js';
 
+/** A stream's size and digest, as the command wrote it (bounded-capture.ts). */
+export interface StreamFigures {
+  bytes: number;
+  sha256: Buffer;
+}
+
 export interface RunFigures {
   cancelled: boolean;
   timedOut: boolean;
   exitCode: number;
+  /** The tail of standard output (at most RESULT_TAIL_BYTES). */
   stdout: string;
+  /** The tail of standard error (at most STDERR_TAIL_BYTES). */
   stderr: string;
+  /** True when a tail is not its whole stream. */
   outputTruncated: boolean;
+  /** Each whole stream's size and digest; zeros when absent. */
+  streams?: { stdout: StreamFigures; stderr: StreamFigures };
   oomKilled: boolean;
   wallNs: number;
   cpuTimeNs: number;
@@ -36,10 +47,10 @@ export function buildResult(f: RunFigures): ChallengeResult {
       outputTruncated: f.outputTruncated,
       stderr: f.stderr,
       oomKilled: f.oomKilled,
-      stdoutBytes: 0,
-      stderrBytes: 0,
-      stdoutSha256: Buffer.alloc(0),
-      stderrSha256: Buffer.alloc(0),
+      stdoutBytes: f.streams?.stdout.bytes ?? 0,
+      stderrBytes: f.streams?.stderr.bytes ?? 0,
+      stdoutSha256: f.streams?.stdout.sha256 ?? Buffer.alloc(0),
+      stderrSha256: f.streams?.stderr.sha256 ?? Buffer.alloc(0),
     },
     metrics: { cpuUsage: meanCpu, memoryUsage: f.peakMemory, memoryLimit: f.memoryLimit, memoryPercent: peakPercent },
     summary: {

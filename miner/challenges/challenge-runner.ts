@@ -31,6 +31,7 @@ import { ChallengeExec, type ExecOutcome } from './challenge-exec.js';
 import { ContainerSlots } from './challenge-limits.js';
 import { CHALLENGE_MARKER, ContainerProcesses } from './container-processes.js';
 import { sampleClock } from './sample-clock.js';
+import { MAX_COMMAND_ARGS, MAX_COMMAND_BYTES, MAX_STDIN_BYTES } from '../../common/message-limits.js';
 
 export interface ChallengeTarget {
   containerId: string;
@@ -56,6 +57,9 @@ export function planChallenge(request: RunChallengeRequest, config: Config['chal
   }
   if (request.command.length === 0) throw invalidArgument('command', 'must not be empty');
   if (request.command[0] === '') throw invalidArgument('command', 'the program (command[0]) must not be empty');
+  if (request.command.length > MAX_COMMAND_ARGS) throw invalidArgument('command', `must hold at most ${MAX_COMMAND_ARGS} arguments, got ${request.command.length}`);
+  const commandBytes = request.command.reduce((sum, arg) => sum + Buffer.byteLength(arg), 0);
+  if (commandBytes > MAX_COMMAND_BYTES) throw invalidArgument('command', `must be at most ${MAX_COMMAND_BYTES} bytes in all, got ${commandBytes}`);
   if (request.command.some((arg) => arg.includes('\0'))) throw invalidArgument('command', 'arguments must not contain NUL bytes');
   const interval = request.sampleIntervalMs === 0 ? SAMPLE_INTERVAL.default : request.sampleIntervalMs;
   if (!Number.isInteger(interval) || interval < SAMPLE_INTERVAL.min || interval > SAMPLE_INTERVAL.max) {
@@ -70,8 +74,8 @@ export function planChallenge(request: RunChallengeRequest, config: Config['chal
   if (!Number.isFinite(request.expectedCpu) || request.expectedCpu < 0) {
     throw invalidArgument('expected_cpu', `must be a non-negative number of CPU seconds, got ${request.expectedCpu}`);
   }
-  if (request.stdin.length > config.max_output_bytes) {
-    throw invalidArgument('stdin', `must be at most ${config.max_output_bytes} bytes`);
+  if (request.stdin.length > MAX_STDIN_BYTES) {
+    throw invalidArgument('stdin', `must be at most ${MAX_STDIN_BYTES} bytes (512 KiB), got ${request.stdin.length}`);
   }
   return {
     command: [...request.command],
@@ -180,13 +184,16 @@ export class ChallengeRunner {
     else series.track(final);
     const oomKilled = await this.oomKilled(container, series.base, final);
     await writer.flush();
+    const stdout = outcome.stdout.finish();
+    const stderr = outcome.stderr.finish();
     const result = buildResult({
       cancelled: watch.cancelled,
       timedOut: watch.timedOut,
       exitCode: outcome.exitCode,
-      stdout: outcome.stdout.text(),
-      stderr: outcome.stderr.text(),
-      outputTruncated: outcome.stdout.truncated || outcome.stderr.truncated,
+      stdout: stdout.text,
+      stderr: stderr.text,
+      outputTruncated: !stdout.whole || !stderr.whole,
+      streams: { stdout, stderr },
       oomKilled,
       wallNs: Number(outcome.endedNs - series.t0),
       cpuTimeNs: series.cpuTimeNs(final),
@@ -203,6 +210,9 @@ export class ChallengeRunner {
       wallMs: result.summary!.wallTimeMs,
       samples: writer.sentSamples,
       coalesced: writer.coalescedSamples,
+      stdoutBytes: stdout.bytes,
+      stderrBytes: stderr.bytes,
+      ...(plan.streamOutput && (outcome.stdout.passedLiveLimit || outcome.stderr.passedLiveLimit) ? { streamCut: 'challenge.max_output_bytes' } : {}),
     });
     await sink.send({ event: { $case: 'result', value: result } });
   }

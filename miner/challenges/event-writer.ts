@@ -5,7 +5,9 @@
  * - samples coalesce: while one event is being written, only the latest
  *   sample waits (an older one still waiting is replaced and counted as
  *   coalesced), so a client that reads slowly gets fewer, fresh samples;
- * - output chunks queue up to a byte bound; above it `offerOutput` returns
+ * - output chunks (each at most OUTPUT_CHUNK_BYTES: larger ones are split,
+ *   so no event comes near the 1 MiB message bound) queue up to a byte
+ *   bound; above it `offerOutput` returns
  *   false and the caller pauses its source until `onDrain` fires (the command
  *   then blocks on its pipe, as it would writing to any slow reader).
  *
@@ -14,6 +16,7 @@
  */
 import type { OutputStream, ResourceSample, RunChallengeResponse } from '../../common/gen/polarise/v1/miner.js';
 import type { EventSink } from '../server/handlers.js';
+import { OUTPUT_CHUNK_BYTES } from '../../common/message-limits.js';
 
 export interface EventWriterOptions {
   /** Output bytes that may wait for the client before the source is paused. */
@@ -51,7 +54,9 @@ export class EventWriter {
   /** Queues an output chunk; false means "pause the source until onDrain". */
   offerOutput(stream: OutputStream, data: Buffer): boolean {
     if (data.length === 0) return true;
-    this.output.push({ stream, data });
+    for (let at = 0; at < data.length; at += OUTPUT_CHUNK_BYTES) {
+      this.output.push({ stream, data: data.subarray(at, at + OUTPUT_CHUNK_BYTES) });
+    }
     this.outputBytes += data.length;
     this.kick();
     const ok = this.outputBytes < this.options.outputBufferBytes;

@@ -3,7 +3,7 @@
  * object gRPC calls, never a second implementation):
  *
  *   POST   /allocate                  -> allocate
- *   PUT    /challenge/{container_id}  -> runChallenge (events collected)
+ *   PUT    /challenge/{container_id}  -> runChallenge (the result's output tails)
  *   GET    /containers                -> listContainers
  *   DELETE /containers/{container_id} -> release
  *
@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { Failure, invalidArgument } from '../../common/errors.js';
-import { OutputStream, type ChallengeResult, type RunChallengeResponse } from '../../common/gen/polarise/v1/miner.js';
+import { type ChallengeResult, type RunChallengeResponse } from '../../common/gen/polarise/v1/miner.js';
 import type { Identity } from '../../common/identity.js';
 import type { MinerMethod } from '../server/authorization.js';
 import type { EventSink, MinerHandlers } from '../server/handlers.js';
@@ -106,50 +106,32 @@ function releaseRoute(id: string): Route {
   };
 }
 
-/** Collects a challenge's stream: the result, stdout chunks if any arrive, the sample count. */
+/** Collects a challenge's stream: the result and the sample count (the request asks for no OutputChunk events). */
 class CollectingSink implements EventSink {
   result: ChallengeResult | undefined;
   samples = 0;
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
 
-  constructor(
-    readonly signal: AbortSignal,
-    private readonly maxOutputBytes: number,
-  ) {}
+  constructor(readonly signal: AbortSignal) {}
 
   async send(event: RunChallengeResponse): Promise<void> {
     const e = event.event;
     if (e?.$case === 'sample') this.samples++;
     else if (e?.$case === 'result') this.result = e.value;
-    else if (e?.$case === 'output' && e.value.stream === OutputStream.OUTPUT_STREAM_STDOUT && this.size < this.maxOutputBytes) {
-      const data = e.value.data.subarray(0, this.maxOutputBytes - this.size);
-      this.chunks.push(Buffer.from(data));
-      this.size += data.length;
-    }
-  }
-
-  /** Standard output from chunks when the stream carried them, else undefined (the result's output is whole). */
-  get streamedOutput(): string | undefined {
-    return this.chunks.length > 0 ? Buffer.concat(this.chunks).toString('utf8') : undefined;
   }
 }
-
-/** The most stdout a REST answer holds when the stream carries it in chunks. */
-const MAX_COLLECTED_OUTPUT = 64 * 1024 * 1024;
 
 function challengeRoute(id: string): Route {
   return {
     method: 'runChallenge',
     async run({ req, caller, handlers, maxBodyBytes, signal }) {
       const request = challengeRequest(id, await readJsonObject(req, maxBodyBytes));
-      const sink = new CollectingSink(signal, MAX_COLLECTED_OUTPUT);
+      const sink = new CollectingSink(signal);
       await handlers.runChallenge(request, caller, sink);
       if (!sink.result) {
         if (signal.reason instanceof Failure) throw signal.reason;
         throw new Failure('internal', 'the challenge ended without a result; see the miner log');
       }
-      return { status: 200, body: challengeAnswer(request.type, sink.result, sink.streamedOutput, sink.samples) };
+      return { status: 200, body: challengeAnswer(request.type, sink.result, sink.samples) };
     },
   };
 }

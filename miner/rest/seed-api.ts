@@ -115,6 +115,7 @@ export function challengeRequest(containerId: string, body: Json): RunChallengeR
     expectedCpu: optionalNumber(fields, 'expected_cpu', 'data.'),
     sampleIntervalMs: 0,
     stdin: Buffer.alloc(0),
+    // One JSON answer at the end: the result's tails, no OutputChunk events.
     streamOutput: false,
   };
 }
@@ -141,9 +142,12 @@ const STATUS_TEXT: Record<ChallengeStatus, string> = {
 /**
  * The seed's answer: command_result {status, exit_code, output} and metrics
  * {cpu_usage, memory_usage, memory_limit, memory_percent} exactly; what the
- * seed does not show (stderr, truncation, OOM, sample count) under `details`.
+ * seed does not show under `details`. `output` is the last 256 KiB of
+ * standard output (RESULT_TAIL_BYTES) and `details.stderr` the last 64 KiB
+ * of standard error; `details.stdout_bytes` / `stdout_sha256` state the whole
+ * stream, and `output_truncated` is true when a tail is not all of it.
  */
-export function challengeAnswer(type: ChallengeType, result: ChallengeResult, output: string | undefined, samples: number): Json {
+export function challengeAnswer(type: ChallengeType, result: ChallengeResult, samples: number): Json {
   const command = result.commandResult;
   const metrics = result.metrics;
   return {
@@ -152,7 +156,7 @@ export function challengeAnswer(type: ChallengeType, result: ChallengeResult, ou
     command_result: {
       status: STATUS_TEXT[command?.status ?? ChallengeStatus.CHALLENGE_STATUS_UNSPECIFIED] ?? 'unknown',
       exit_code: command?.exitCode ?? -1,
-      output: output ?? command?.output ?? '',
+      output: command?.output ?? '',
     },
     metrics: {
       cpu_usage: metrics?.cpuUsage ?? 0,
@@ -163,6 +167,10 @@ export function challengeAnswer(type: ChallengeType, result: ChallengeResult, ou
     details: {
       stderr: command?.stderr ?? '',
       output_truncated: command?.outputTruncated ?? false,
+      stdout_bytes: command?.stdoutBytes ?? 0,
+      stderr_bytes: command?.stderrBytes ?? 0,
+      stdout_sha256: Buffer.from(command?.stdoutSha256 ?? []).toString('hex'),
+      stderr_sha256: Buffer.from(command?.stderrSha256 ?? []).toString('hex'),
       oom_killed: command?.oomKilled ?? false,
       samples,
     },

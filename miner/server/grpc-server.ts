@@ -19,6 +19,7 @@ import { serverCredentials, type TlsFiles, type WatchedCredentials } from './tls
 import { HealthTable, Serving } from './health.js';
 import type { MinerMetrics } from '../telemetry/miner-metrics.js';
 import { DescriptorIndex, reflectionHandler } from './reflection.js';
+import { MAX_MESSAGE_BYTES } from '../../common/message-limits.js';
 
 const DESCRIPTOR_SET = fileURLToPath(new URL('../../common/gen/polarise.binpb', import.meta.url));
 const MINER_SERVICE = 'polarise.v1.MinerService';
@@ -48,7 +49,15 @@ export async function startMinerServer(options: MinerServerOptions): Promise<Run
   const { handlers, log } = options;
   const { limits } = options;
   const server = new Server({
-    'grpc.max_send_message_length': 160 * 1024 * 1024,
+    // No message over 1 MiB in either direction (common/message-limits.ts):
+    // output travels in OutputChunk events of at most 256 KiB and the result
+    // carries bounded tails, so a send over it is a bug that fails the call
+    // (RESOURCE_EXHAUSTED) instead of reaching a client whose default limit
+    // (4 MiB everywhere) would refuse it. A request over it (stdin is capped
+    // at 512 KiB and the command at 256 KiB) is refused by grpc-js with
+    // RESOURCE_EXHAUSTED before any handler runs.
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     // Per client connection: streams open at once, and frames buffered (MiB)
     // before new streams are refused. grpc-js sets neither by default.
     'grpc.max_concurrent_streams': limits.max_streams_per_connection,

@@ -6,6 +6,8 @@
  */
 import { expect } from 'chai';
 import { Metadata, status, type ClientReadableStream } from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
+import { MAX_STDIN_BYTES, RESULT_TAIL_BYTES } from '../../common/message-limits.js';
 import {
   ChallengeStatus,
   ChallengeType,
@@ -171,9 +173,16 @@ describe('RunChallenge over gRPC (real miner process)', function () {
     await done;
     const result = resultOf(events);
     expect(result.commandResult!.exitCode).to.equal(0);
-    const text = Buffer.concat(live).toString();
-    expect(text).to.equal(result.commandResult!.output);
+    const joined = Buffer.concat(live);
+    const text = joined.toString();
     expect(text.split('\n')).to.have.length(400001);
+    // The chunks are the whole stream the result states; the result carries its tail.
+    const r = result.commandResult!;
+    expect(joined.length).to.equal(r.stdoutBytes);
+    expect(createHash('sha256').update(joined).digest().equals(Buffer.from(r.stdoutSha256))).to.equal(true);
+    expect(r.output).to.have.length(RESULT_TAIL_BYTES);
+    expect(text.endsWith(r.output)).to.equal(true);
+    expect(r.outputTruncated).to.equal(true);
   });
 
   it('ownership, NOT_FOUND and INVALID_ARGUMENT', async () => {
@@ -190,12 +199,18 @@ describe('RunChallenge over gRPC (real miner process)', function () {
       [{ command: ['true'], sampleIntervalMs: 60_000 }, 'sample_interval_ms'],
       [{ command: ['true'], duration: -3 }, 'duration'],
       [{ command: ['true'], duration: 1e9 }, 'duration'],
+      [{ command: ['cat'], stdin: Buffer.alloc(MAX_STDIN_BYTES + 1) }, 'stdin'],
+      [{ command: ['echo', 'x'.repeat(200_000), 'y'.repeat(100_000)] }, 'command'],
     ];
     for (const [fields, field] of cases) {
       const e = await codeOf(runChallenge(alice, { containerId: boxA, ...fields }));
       expect(e.code, field).to.equal(status.INVALID_ARGUMENT);
       expect(e.details).to.match(new RegExp(`^${field}:`));
     }
+    // A request over 1 MiB never reaches a handler: the server's receive limit refuses it.
+    const huge = await codeOf(runChallenge(alice, { containerId: boxA, command: ['cat'], stdin: Buffer.alloc(2 * MiB) }));
+    expect(huge.code).to.equal(status.RESOURCE_EXHAUSTED);
+    expect(huge.details).to.match(/larger than max/i);
   });
 
   it('many challenges at once in one container', async () => {

@@ -6,7 +6,9 @@
  */
 import { expect } from 'chai';
 import type Docker from 'dockerode';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { RESULT_TAIL_BYTES } from '../../common/message-limits.js';
 import { ChallengeRunner } from '../../miner/challenges/challenge-runner.js';
 import { ChallengeStatus, ChallengeType, SampleSource } from '../../common/gen/polarise/v1/miner.js';
 import { docker, requireDocker } from '../support/docker.js';
@@ -239,21 +241,25 @@ describe('challenge runner: real containers', function () {
     expect(await strayProcesses(one)).to.deep.equal([]);
   });
 
-  it('bounds captured output (each stream) and streams live chunks only up to the bound', async () => {
+  it('counts and hashes all output, keeps its tail for the result, and streams live chunks only up to the bound', async () => {
     const run = new ChallengeRunner(docker, challengeConfig({ max_output_bytes: 4096 }), quietLogger());
     const sink = collectingSink();
     await run.run(
       { containerId: one.id },
-      request({ command: ['sh', '-c', 'head -c 100000 /dev/zero | tr "\\0" a; head -c 10 /dev/zero | tr "\\0" e >&2'], streamOutput: true }),
+      request({ command: ['sh', '-c', 'head -c 300000 /dev/zero | tr "\\0" a; echo -n z; head -c 10 /dev/zero | tr "\\0" e >&2'], streamOutput: true }),
       sink,
     );
     const r = resultOf(sink.events).commandResult!;
-    expect(r.output).to.equal('a'.repeat(4096));
-    expect(r.stderr).to.equal('e'.repeat(10));
+    const whole = Buffer.from(`${'a'.repeat(300000)}z`);
+    expect(r.stdoutBytes).to.equal(whole.length);
+    expect(Buffer.from(r.stdoutSha256).toString('hex')).to.equal(createHash('sha256').update(whole).digest('hex'));
+    // The result carries the tail: the last RESULT_TAIL_BYTES.
+    expect(r.output).to.equal(`${'a'.repeat(RESULT_TAIL_BYTES - 1)}z`);
     expect(r.outputTruncated).to.equal(true);
+    expect(r).to.deep.include({ stderr: 'e'.repeat(10), stderrBytes: 10 });
     const chunks = sink.events.flatMap((e) => (e.event?.$case === 'output' ? [e.event.value] : []));
     const live = Buffer.concat(chunks.filter((c) => c.stream === 1).map((c) => c.data)).toString();
-    expect(live).to.equal(r.output);
+    expect(live).to.equal('a'.repeat(4096));
     expect(Buffer.concat(chunks.filter((c) => c.stream === 2).map((c) => c.data)).toString()).to.equal('eeeeeeeeee');
   });
 

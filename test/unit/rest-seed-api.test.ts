@@ -52,10 +52,11 @@ describe('REST API: the seed shapes onto MinerHandlers', () => {
         commandResult: { status: ChallengeStatus.CHALLENGE_STATUS_TIMEOUT, exitCode: 137, output: 'x', outputTruncated: false, stderr: '', oomKilled: false, stdoutBytes: 1, stderrBytes: 0, stdoutSha256: Buffer.alloc(32), stderrSha256: Buffer.alloc(32) },
         metrics: { cpuUsage: 99.5, memoryUsage: 10, memoryLimit: 100, memoryPercent: 10 },
       },
-      undefined,
       3,
     ) as Record<string, unknown>;
     expect(answer.command_result).to.deep.equal({ status: 'timeout', exit_code: 137, output: 'x' });
+    // The output is the stream's tail; details state the whole stream.
+    expect(answer.details).to.deep.include({ output_truncated: false, stdout_bytes: 1, stderr_bytes: 0, stdout_sha256: '00'.repeat(32), samples: 3 });
     expect(answer.metrics).to.deep.equal({ cpu_usage: 99.5, memory_usage: 10, memory_limit: 100, memory_percent: 10 });
   });
 

@@ -8,6 +8,11 @@ export interface ExecSample {
   pids: number;
   /** Host steal time since the previous sample, % (miner-reported: only ever a reason to retest). */
   hostStealPercent?: number;
+  /** Network traffic of the container since the command started (bytes, packets). */
+  netRxBytes?: number;
+  netTxBytes?: number;
+  netRxPackets?: number;
+  netTxPackets?: number;
 }
 
 export interface ExecOutcome {
@@ -18,6 +23,12 @@ export interface ExecOutcome {
   /** Measured on the VALIDATOR's clock around the whole call. */
   elapsedMs: number;
   timedOut: boolean;
+  /**
+   * Set when the output that arrived (OutputChunk events) does not match the
+   * byte counts or SHA-256 digests the miner's result states: the proof that
+   * reads this output then fails with it as a finding (probe-output.ts).
+   */
+  transferProblem?: string;
 }
 
 export type ChallengeKind = 'compute' | 'memory';

@@ -18,12 +18,14 @@ function clip(text: string): string {
 
 /**
  * Splits stdout into JSON records, one JSON.parse per non-blank line; any
- * other line, a non-zero exit or a timeout becomes a finding (its text
- * clipped to MAX_FINDING_TEXT characters), never a throw.
+ * other line, a non-zero exit, a timeout or output that did not arrive whole
+ * (its chunks against the result's byte count and SHA-256) becomes a finding
+ * (its text clipped to MAX_FINDING_TEXT characters), never a throw.
  */
 export function parseProbeOutput(phase: string, outcome: ExecOutcome): ParsedOutput {
   const findings: string[] = [];
   const records: ProbeRecord[] = [];
+  if (outcome.transferProblem) findings.push(`${phase}: output not received whole: ${clip(outcome.transferProblem)}`);
   if (outcome.timedOut) findings.push(`${phase}: probe killed at the ${Math.round(outcome.elapsedMs)} ms timeout`);
   else if (outcome.exitCode !== 0)
     findings.push(`${phase}: probe exited with code ${outcome.exitCode}${outcome.stderr ? `: ${clip(outcome.stderr)}` : ''}`);
