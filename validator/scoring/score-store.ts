@@ -27,6 +27,7 @@ import {
 } from './score-rows.js';
 import { ScoreStoreError, explain } from './score-store-error.js';
 import { updateEma } from './scoring.js';
+import { detailsWithNetwork } from './sample-network.js';
 
 export { MIGRATIONS, SCHEMA_VERSION } from './score-schema.js';
 export { ScoreStoreError, type ScoreStoreProblem } from './score-store-error.js';
@@ -221,7 +222,7 @@ function insertChallenges(db: Database.Database, minerRoundId: number, challenge
   );
   challenges.forEach((ch, seq) => {
     const challengeId = Number(
-      insertChallenge.run(minerRoundId, seq, ch.kind, ch.step, ch.passed ? 1 : 0, ch.elapsedMs, ch.deadlineMs ?? null, toJson(ch.details)).lastInsertRowid,
+      insertChallenge.run(minerRoundId, seq, ch.kind, ch.step, ch.passed ? 1 : 0, ch.elapsedMs, ch.deadlineMs ?? null, toJson(detailsWithNetwork(ch.details, ch.samples))).lastInsertRowid,
     );
     ch.samples.forEach((s, i) => insertSample.run(challengeId, i, s.phase, s.elapsedUs, s.cpuUsage, s.cpuTimeNs, s.memoryUsage, s.memoryLimit, s.pids));
     insertFindings(challengeId, ch.findings);

@@ -35,6 +35,9 @@ const LABELS: Record<string, string> = {
   walksMs: 'walks',
   segmentsChecked: 'segments checked',
   blocksChecked: 'blocks checked',
+  network: 'container network traffic',
+  receivedPackets: 'packets received',
+  sentPackets: 'packets sent',
 };
 
 /** Units of keys whose name does not say it. */

@@ -8,6 +8,9 @@
 import type { ChallengeRecord, Phase, SampleRecord } from '../round-types.js';
 import { lineChart, niceCeil, roundTicks, type Band, type Point } from './report-chart.js';
 import { trim } from './html.js';
+import { splitCalls } from '../scoring/sample-network.js';
+
+export { splitCalls };
 
 const MiB = 1024 * 1024;
 const COLORS = { cpu: '#d97706', memory: '#2563eb', limit: '#9ca3af' };
@@ -22,18 +25,6 @@ export interface CallSegment {
   /** Where its last sample lies on the timeline (s). */
   endS: number;
   samples: SampleRecord[];
-}
-
-/** The samples split into calls: a new call begins where `elapsedUs` does not increase or the phase changes. */
-export function splitCalls(samples: readonly SampleRecord[]): SampleRecord[][] {
-  const calls: SampleRecord[][] = [];
-  let previous: SampleRecord | undefined;
-  for (const s of samples) {
-    if (!previous || s.elapsedUs <= previous.elapsedUs || s.phase !== previous.phase) calls.push([]);
-    calls.at(-1)!.push(s);
-    previous = s;
-  }
-  return calls;
 }
 
 /** The calls laid out end to end: each starts where the previous one's last sample was, plus a small gap. */
