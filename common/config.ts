@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { parseMemory } from './units.js';
 import { isFailure } from './errors.js';
 import { rest } from './config-rest.js';
+import { validatorSection } from './config-validator.js';
 
 const memory = z.string().superRefine((text, ctx) => {
   try {
@@ -114,7 +115,6 @@ const challenge = z.strictObject({
   default_duration_seconds: z.number().positive().default(300),
   max_duration_seconds: z.number().positive().default(3600),
   grace_seconds: z.number().min(0).default(2),
-  /** Bytes of each stream sent as OutputChunk events (stream_output); past it output is still counted and hashed, not sent. */
   max_output_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
   /** Where samples come from: cgroup files when reachable, else Docker's stats API ("auto"), or one of them only. */
   sampler: z.enum(['auto', 'cgroup', 'docker_stats']).default('auto'),
@@ -123,8 +123,8 @@ const challenge = z.strictObject({
   /**
    * Challenges running at once: on the whole miner, per client identity, per
    * container (the smallest that applies wins); one more fails with
-   * RESOURCE_EXHAUSTED naming the key. Each holds its output tails
-   * (320 KiB) + live_output_buffer_bytes of the miner's memory.
+   * RESOURCE_EXHAUSTED naming the key. Each may hold
+   * 2 × max_output_bytes + live_output_buffer_bytes of the miner's memory.
    */
   max_concurrent_total: z.number().int().min(1).max(10_000).default(64),
   max_concurrent_per_owner: z.number().int().min(1).max(10_000).default(16),
@@ -205,46 +205,7 @@ const metrics = z.strictObject({
   validator_port: z.number().int().min(0).max(65535).default(9465),
 });
 
-const minerTarget = z.strictObject({
-  /** How the miner is named in scores, logs and reports. */
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"'),
-  /** host:port of the miner's gRPC server. */
-  address: z.string().regex(/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/, 'must be host:port'),
-  /** Name the miner's certificate is checked against, when not the host of address. */
-  server_name: z.string().min(1).optional(),
-});
-
-const validator = z.strictObject({
-  /** The validator's own client certificate (role validator) and the subnet CA. */
-  ca_cert: z.string().min(1).default('certs/dev/ca.crt'),
-  cert: z.string().min(1).default('certs/dev/validator-dev.crt'),
-  key: z.string().min(1).default('certs/dev/validator-dev.key'),
-  miners: z.array(minerTarget).default([{ name: 'local', address: 'localhost:8443' }]),
-  /** Seconds between rounds in daemon mode. */
-  interval_seconds: z.number().positive().default(300),
-  /** Miners challenged at once. */
-  concurrency: z.number().int().min(1).default(4),
-  /** What the validator rents from each miner and then verifies. */
-  /** 0: every CPU the miner says is free (a full-capacity round). */
-  cpu_count: z.number().int().min(0).default(1),
-  memory: memory.default('512m'),
-  /** Size of the memory challenge; must fit in `memory`. */
-  challenge_memory: memory.default('256m'),
-  database: z.string().min(1).default('var/validator.db'),
-  report: z.string().min(1).default('var/report.html'),
-  /** Score weights; normalised to sum to 1. */
-  weights: z
-    .strictObject({
-      compute: z.number().min(0).default(0.4),
-      memory: z.number().min(0).default(0.3),
-      rental: z.number().min(0).default(0.15),
-      metrics: z.number().min(0).default(0.15),
-    })
-    .default({ compute: 0.4, memory: 0.3, rental: 0.15, metrics: 0.15 })
-    .refine((w) => w.compute + w.memory + w.rental + w.metrics > 0, 'at least one weight must be above zero'),
-  /** Weight of the newest round in the moving average of scores. */
-  ema_alpha: z.number().gt(0).max(1).default(0.3),
-});
+const validator = validatorSection(memory);
 
 export const configSchema = z
   .strictObject({

@@ -12,6 +12,7 @@ import { ScoreStore, type CurrentScore } from './scoring/score-store.js';
 import { capacityUnits, capacityWeights } from './scoring/scoring.js';
 import { formatBytes } from '../common/units.js';
 import { roundSettings, runValidationRound } from './validation-run.js';
+import { FullRoundSchedule } from './capacity-plan.js';
 import { ValidatorMetrics } from './validator-metrics.js';
 import { serveMetrics, type MetricsEndpoint } from '../common/metrics-http.js';
 import { errorMessage } from '../common/errors.js';
@@ -70,8 +71,9 @@ async function run(config: Config, once: boolean, json: boolean): Promise<number
     }
     requireProbe();
     const settings = roundSettings(config, PROBE);
+    const schedule = new FullRoundSchedule(config.validator.capacity.window_seconds);
     for (;;) {
-      const outcome = await runValidationRound(config, settings, store, view, stop.signal, metrics);
+      const outcome = await runValidationRound(config, settings, store, view, stop.signal, metrics, schedule);
       view.finish(outcome.table);
       writeReport(store, config.validator.report);
       view.note(`report: ${config.validator.report}`);

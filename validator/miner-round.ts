@@ -18,6 +18,9 @@ import type { ChallengeRecord, ComponentScores, ComponentWeights, MinerRoundResu
 import { allFindings } from './round-types.js';
 import { checksComponent, roundScore, zeroComponents } from './scoring/scoring.js';
 import { errorMessage } from '../common/errors.js';
+import { planRental, type CapacitySettings, type Held, type Rental, type RoundKind } from './capacity-plan.js';
+import { heldCredit, type Proven } from './scoring/capacity-credit.js';
+import type { GetCapacityResponse } from '../common/gen/polarise/v1/miner.js';
 
 export interface RoundSettings {
   tls: ClientTlsFiles;
@@ -31,6 +34,7 @@ export interface RoundSettings {
   leaseSeconds?: number;
   /** Timed runs per challenge at most (best of k); the defaults of the challenge modules otherwise. */
   attempts?: number;
+  capacity: CapacitySettings;
 }
 
 export interface RoundObserver {
@@ -153,23 +157,6 @@ function withLies(result: MinerRoundResult): MinerRoundResult {
   return { ...result, lie: true, roundScore: 0, capacity };
 }
 
-/**
- * What to rent: validator.cpu_count CPUs, or with cpu_count 0 every CPU the
- * miner says is free (up to its per-allocation maximum): a full-capacity
- * round. Claiming more than it has only makes the Allocate fail.
- */
-async function rentalPlan(client: MinerClient, settings: RoundSettings): Promise<RoundCapacity> {
-  const offer = await client.getCapacity();
-  const free = offer ? Math.floor(Math.min(offer.freeCpus, offer.maxCpusPerAllocation)) : 1;
-  return {
-    offeredCpus: offer?.totalCpus ?? 0,
-    freeCpus: offer?.freeCpus ?? 0,
-    offeredMemoryBytes: offer?.totalMemoryBytes ?? 0,
-    freeMemoryBytes: offer?.freeMemoryBytes ?? 0,
-    rentedCpus: settings.cpuCount > 0 ? settings.cpuCount : Math.max(1, free),
-  };
-}
-
 /** The renter's path: SSH login against the announced host key, a nonce echo, the probe uploaded over SFTP. */
 function rent(allocation: AllocateResponse, settings: RoundSettings, progress: RoundProgress): Promise<RentalCheckResult> {
   progress.enter('ssh', `${allocation.host}:${allocation.sshPort}`);
@@ -188,46 +175,129 @@ function rent(allocation: AllocateResponse, settings: RoundSettings, progress: R
 
 const errorText = (err: unknown): string => (err as { details?: string }).details ?? (errorMessage(err));
 
-export async function runMinerRound(target: MinerAddress, settings: RoundSettings, observer: RoundObserver = {}, signal?: AbortSignal): Promise<MinerRoundResult> {
+/** How this round is to run: full-capacity or light, and the capacity last proven for the miner (for renter-held credit). */
+export interface RoundContext {
+  kind: RoundKind;
+  last: Proven;
+}
+
+const LIGHT_ROUND: RoundContext = { kind: 'light', last: { cores: 0, memoryBytes: 0 } };
+
+function capacityOf(offer: GetCapacityResponse | undefined, rental: Rental | Held): RoundCapacity {
+  return {
+    kind: rental.kind,
+    offeredCpus: offer?.totalCpus ?? 0,
+    freeCpus: offer?.freeCpus ?? 0,
+    offeredMemoryBytes: offer?.totalMemoryBytes ?? 0,
+    freeMemoryBytes: offer?.freeMemoryBytes ?? 0,
+    rentedCpus: rental.kind === 'held' ? 0 : rental.cpuCount,
+    rentedMemoryBytes: rental.kind === 'held' ? 0 : rental.memoryBytes,
+  };
+}
+
+/**
+ * The capacity standing after the round: a full or held round proves (and
+ * credits what renters hold); a light round proves liveness only, so it
+ * leaves the standing as it was unless a proof failed, which proves nothing.
+ */
+function settleCapacity(capacity: RoundCapacity, now: Proven, valid: boolean, last: Proven): RoundCapacity {
+  if (capacity.kind === 'light') return valid ? capacity : { ...capacity, provenCores: 0, provenMemoryBytes: 0 };
+  const held = capacity.kind === 'held' ? { offeredCpus: 1, freeCpus: 0, offeredMemoryBytes: 1, freeMemoryBytes: 0 } : capacity;
+  const credit = heldCredit(now, last, held);
+  return {
+    ...capacity,
+    provenCores: now.cores + credit.cores,
+    provenMemoryBytes: now.memoryBytes + credit.memoryBytes,
+    creditedCores: credit.cores,
+    creditedMemoryBytes: credit.memoryBytes,
+  };
+}
+
+/** A round that found nothing free: it fails nothing and credits the last proven capacity. */
+function heldRound(target: MinerAddress, startedAt: Date, capacity: RoundCapacity, reason: string, last: Proven): MinerRoundResult {
+  return {
+    miner: target.name,
+    address: target.address,
+    startedAt,
+    finishedAt: new Date(),
+    claimed: { cpuCount: 0, memoryBytes: 0 },
+    components: zeroComponents(),
+    roundScore: 0,
+    findings: [],
+    challenges: [],
+    capacity: settleCapacity(capacity, { cores: 0, memoryBytes: 0 }, true, last),
+    unscored: `renters hold the capacity (${reason}): not scored; credited at the last proven value`,
+  };
+}
+
+const mib = (bytes: number): string => `${Math.floor(bytes / 2 ** 20)}m`;
+
+/** What a round gathers as it goes: kept whatever fails midway. */
+interface RoundWork {
+  findings: Finding[];
+  challenges: ChallengeRecord[];
+  components: ComponentScores;
+  proven: Proven;
+  valid: boolean;
+}
+
+/** SSH login and probe upload, then the compute and memory proofs in the rented container. */
+async function proveContainer(client: MinerClient, allocation: AllocateResponse, rented: RoundSettings, progress: RoundProgress, work: RoundWork): Promise<void> {
+  const rental = await rent(allocation, rented, progress);
+  work.findings.push(...findingsOf('rental-failed', rental.findings));
+  work.components.rental = rental.ok ? 1 : 0;
+  if (!rental.ok) throw new Error('the rental probe failed: no challenge can run without a working login');
+
+  const exec = progress.follow(client.executor(allocation.containerId, progress.onSample));
+  const compute = await proveCompute(exec, rented);
+  work.challenges.push(computeRecord(compute, progress.takeSamples()));
+  work.components.compute = compute.component;
+  work.proven.cores = compute.proofValid ? (compute.rates?.coreEquivalents ?? 0) : 0;
+
+  const memory = await proveMemory(exec, rented, compute.rates?.overheadMs ?? 0);
+  work.challenges.push(memoryRecord(memory, progress.takeSamples()));
+  work.components.memory = memory.component;
+  work.proven.memoryBytes = memory.proofValid ? memory.plan.sizeBytes : 0;
+  work.valid = compute.proofValid && memory.proofValid;
+  work.components.metrics = checksComponent([compute.metrics.status === 'ok', memory.metrics.status === 'ok']);
+}
+
+export async function runMinerRound(
+  target: MinerAddress,
+  settings: RoundSettings,
+  observer: RoundObserver = {},
+  signal?: AbortSignal,
+  context: RoundContext = LIGHT_ROUND,
+): Promise<MinerRoundResult> {
   const startedAt = new Date();
-  const findings: Finding[] = [];
-  const challenges: ChallengeRecord[] = [];
-  const components: ComponentScores = zeroComponents();
+  const work: RoundWork = { findings: [], challenges: [], components: zeroComponents(), proven: { cores: 0, memoryBytes: 0 }, valid: true };
   const client = new MinerClient(target, settings.tls);
   const progress = new RoundProgress(target.name, observer, signal);
   let containerId: string | undefined;
   let error: string | undefined;
   let capacity: RoundCapacity | undefined;
+  let rented: RoundSettings = settings;
   try {
     progress.enter('allocate');
-    capacity = await rentalPlan(client, settings);
-    const rented = { ...settings, cpuCount: capacity.rentedCpus };
-    const allocation = await client.allocate({ cpuCount: rented.cpuCount, memory: settings.memory, leaseSeconds: settings.leaseSeconds ?? 900 });
+    const offer = await client.getCapacity();
+    const plan = planRental(context.kind, offer, { cpuCount: settings.cpuCount, memoryBytes: settings.memoryBytes, challengeMemoryBytes: settings.challengeMemoryBytes }, settings.capacity);
+    capacity = capacityOf(offer, plan);
+    if (plan.kind === 'held') {
+      const held = heldRound(target, startedAt, capacity, plan.reason, context.last);
+      observer.phase?.(target.name, 'done', held.unscored);
+      return held;
+    }
+    rented = { ...settings, cpuCount: plan.cpuCount, memory: mib(plan.memoryBytes), memoryBytes: plan.memoryBytes, challengeMemoryBytes: plan.challengeMemoryBytes };
+    const allocation = await client.allocate({ cpuCount: rented.cpuCount, memory: rented.memory, leaseSeconds: settings.leaseSeconds ?? 900 });
     containerId = allocation.containerId;
-
-    const rental = await rent(allocation, settings, progress);
-    findings.push(...findingsOf('rental-failed', rental.findings));
-    components.rental = rental.ok ? 1 : 0;
-    if (!rental.ok) throw new Error('the rental probe failed: no challenge can run without a working login');
-
-    const exec = progress.follow(client.executor(containerId, progress.onSample));
-    const compute = await proveCompute(exec, rented);
-    challenges.push(computeRecord(compute, progress.takeSamples()));
-    components.compute = compute.component;
-    capacity.provenCores = compute.proofValid ? (compute.rates?.coreEquivalents ?? 0) : 0;
-
-    const memory = await proveMemory(exec, rented, compute.rates?.overheadMs ?? 0);
-    challenges.push(memoryRecord(memory, progress.takeSamples()));
-    components.memory = memory.component;
-    capacity.provenMemoryBytes = memory.proofValid ? memory.plan.sizeBytes : 0;
-    components.metrics = checksComponent([compute.metrics.status === 'ok', memory.metrics.status === 'ok']);
+    await proveContainer(client, allocation, rented, progress, work);
   } catch (err) {
     error = `${progress.phase}: ${errorText(err)}`;
-    if (!findings.some((f) => f.code === 'rental-failed')) findings.push(finding('round-error', error));
+    if (!work.findings.some((f) => f.code === 'rental-failed')) work.findings.push(finding('round-error', error));
   } finally {
     if (containerId) {
       observer.phase?.(target.name, 'release');
-      await client.release(containerId).catch((err: unknown) => findings.push(finding('release-failed', errorText(err))));
+      await client.release(containerId).catch((err: unknown) => work.findings.push(finding('release-failed', errorText(err))));
     }
     client.close();
   }
@@ -236,13 +306,13 @@ export async function runMinerRound(target: MinerAddress, settings: RoundSetting
     address: target.address,
     startedAt,
     finishedAt: new Date(),
-    claimed: { cpuCount: capacity?.rentedCpus ?? settings.cpuCount, memoryBytes: settings.memoryBytes },
-    components,
-    roundScore: roundScore(components, settings.weights),
-    findings,
-    challenges,
+    claimed: { cpuCount: rented.cpuCount, memoryBytes: rented.memoryBytes },
+    components: work.components,
+    roundScore: roundScore(work.components, settings.weights),
+    findings: work.findings,
+    challenges: work.challenges,
     error,
-    capacity,
+    capacity: capacity && settleCapacity(capacity, work.proven, work.valid, context.last),
   });
   observer.phase?.(target.name, error ? 'failed' : 'done', error ?? (result.lie ? 'lie: the samples cannot be true' : undefined));
   return result;

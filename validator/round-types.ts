@@ -55,18 +55,32 @@ export interface ChallengeRecord {
   samples: SampleRecord[];
 }
 
-/** What the miner offered (GetCapacity, a claim) and what the round proved of it. */
+/**
+ * What the miner offered (GetCapacity, a claim) and what the round proved of
+ * it. A full-capacity round rents what is free; a light round a fixed size
+ * (it proves liveness, not capacity); a held round found nothing free.
+ */
 export interface RoundCapacity {
+  kind?: 'full' | 'light' | 'held';
   offeredCpus: number;
   freeCpus: number;
   offeredMemoryBytes: number;
   freeMemoryBytes: number;
   /** CPUs the round rented. */
   rentedCpus: number;
-  /** Core-equivalents proven (throughput / reference core); absent when no compute proof ran, 0 when it failed. */
+  rentedMemoryBytes?: number;
+  /**
+   * The miner's proven capacity after this round, in core-equivalents
+   * (throughput / reference core): proven by this round's proofs plus the
+   * credit for capacity renters hold. Set by full and held rounds, and to 0 by
+   * a lie or an invalid proof in any round.
+   */
   provenCores?: number;
-  /** Bytes filled and proven by the memory challenge; absent when it did not run. */
+  /** Bytes proven after this round, likewise. */
   provenMemoryBytes?: number;
+  /** The part of provenCores credited at the last proven value for capacity renters hold. */
+  creditedCores?: number;
+  creditedMemoryBytes?: number;
 }
 
 export interface MinerRoundResult {
@@ -86,6 +100,8 @@ export interface MinerRoundResult {
   /** The miner reported what cannot be true (a samples-impossible finding): the round scored 0. */
   lie?: boolean;
   capacity?: RoundCapacity;
+  /** Why the round was not scored (nothing free to rent): the moving average stays as it was. */
+  unscored?: string;
 }
 
 /** Every finding of a round: its own, then each challenge's, each once. */

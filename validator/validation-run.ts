@@ -9,6 +9,7 @@ import { runMinerRound, type RoundSettings } from './miner-round.js';
 import type { MinerRoundResult } from './round-types.js';
 import type { ScoreStore } from './scoring/score-store.js';
 import { capacityWeights } from './scoring/scoring.js';
+import { FullRoundSchedule } from './capacity-plan.js';
 import type { ValidatorMetrics } from './validator-metrics.js';
 
 export interface RoundOutcome {
@@ -27,6 +28,12 @@ export function roundSettings(config: Config, probeBinary: string): RoundSetting
     memoryBytes: parseMemory(v.memory, 'validator.memory'),
     challengeMemoryBytes: parseMemory(v.challenge_memory, 'validator.challenge_memory'),
     weights: v.weights,
+    capacity: {
+      windowSeconds: v.capacity.window_seconds,
+      memoryFraction: v.capacity.memory_fraction,
+      challengeFraction: v.capacity.challenge_fraction,
+      maxMemoryBytes: v.capacity.max_memory === undefined ? undefined : parseMemory(v.capacity.max_memory, 'validator.capacity.max_memory'),
+    },
   };
 }
 
@@ -51,12 +58,16 @@ export async function runValidationRound(
   view: LiveView,
   signal?: AbortSignal,
   metrics?: ValidatorMetrics,
+  /** Kept across rounds by a running validator, so each window's random time holds. */
+  schedule = new FullRoundSchedule(config.validator.capacity.window_seconds),
 ): Promise<RoundOutcome> {
   const roundId = store.startRound(new Date());
   const results = await bounded(
     config.validator.concurrency,
     config.validator.miners.map((miner) => async () => {
-      const result = await runMinerRound(miner, settings, { phase: (m, p, d) => view.phase(m, p, d), sample: (m, s) => view.sample(m, s) }, signal);
+      const history = store.capacityHistory(miner.name);
+      const context = { kind: schedule.kind(miner.name, Date.now(), history), last: history.proven };
+      const result = await runMinerRound(miner, settings, { phase: (m, p, d) => view.phase(m, p, d), sample: (m, s) => view.sample(m, s) }, signal, context);
       store.recordMinerRound(roundId, result, config.validator.ema_alpha);
       metrics?.minerRound(result);
       view.minerDone(result);

@@ -10,10 +10,17 @@ export const MEM_G_ROUNDS = 2;
 export const MEM_WALK_DOUBLE_ROUNDS = 4;
 export const MIB = 1024 * 1024;
 
-export function firstBlock(seed: Uint8Array): Uint32Array {
+/** Most lanes (chains filled in parallel) a fill may have. */
+export const MEM_MAX_LANES = 64;
+
+/** The first block of `lane`: the seed's ChaCha20 stream from block counter 16·lane. */
+export function firstBlock(seed: Uint8Array, lane = 0): Uint32Array {
   const key = sha256(Buffer.from('polarise/mem/v1'), seed);
-  return words(chacha20Stream(key, new Uint8Array(12), 0, MEM_BLOCK));
+  return words(chacha20Stream(key, new Uint8Array(12), lane * (MEM_BLOCK / 64), MEM_BLOCK));
 }
+
+/** The first block of i's lane. */
+export const laneStart = (i: number, laneBlocks: number): number => i - (i % laneBlocks);
 
 /** Little-endian words of a block (copied, so the buffer may be reused). */
 export function words(bytes: Uint8Array): Uint32Array {
@@ -29,9 +36,10 @@ export function wordBytes(w: Uint32Array): Buffer {
   return b;
 }
 
-/** parent(i) = (word0 | word1 << 32) of L[i-1] mod i. */
-export function parentIndex(prev: Uint32Array, i: number): number {
-  return Number(((BigInt(prev[1]!) << 32n) | BigInt(prev[0]!)) % BigInt(i));
+/** parent(i) = s + ((word0 | word1 << 32) of L[i-1] mod (i − s)), s the first block of i's lane (one lane: s = 0). */
+export function parentIndex(prev: Uint32Array, i: number, laneBlocks = Infinity): number {
+  const s = Number.isFinite(laneBlocks) ? laneStart(i, laneBlocks) : 0;
+  return s + Number(((BigInt(prev[1]!) << 32n) | BigInt(prev[0]!)) % BigInt(i - s));
 }
 
 /** L[i] = G(L[i-1], L[parent(i)], i). */
@@ -54,12 +62,13 @@ export function mixBlocks(x: Uint32Array, y: Uint32Array, i: number): Uint32Arra
   return out;
 }
 
-/** The whole fill (for small sizes: golden vectors and tests). */
-export function fillBlocks(seed: Uint8Array, nblocks: number): Uint32Array[] {
-  const blocks = [firstBlock(seed)];
-  for (let i = 1; i < nblocks; i++) {
-    const prev = blocks[i - 1]!;
-    blocks.push(mixBlocks(prev, blocks[parentIndex(prev, i)]!, i));
+/** The whole fill, lane after lane (for small sizes: golden vectors and tests). */
+export function fillBlocks(seed: Uint8Array, nblocks: number, lanes = 1): Uint32Array[] {
+  const laneBlocks = nblocks / lanes;
+  const blocks: Uint32Array[] = [];
+  for (let i = 0; i < nblocks; i++) {
+    if (i % laneBlocks === 0) blocks.push(firstBlock(seed, i / laneBlocks));
+    else blocks.push(mixBlocks(blocks[i - 1]!, blocks[parentIndex(blocks[i - 1]!, i, laneBlocks)]!, i));
   }
   return blocks;
 }

@@ -24,8 +24,8 @@ const probe = (...args: string[]): Record<string, unknown>[] =>
   execFileSync(probePath(), args, { encoding: 'utf8', maxBuffer: 1 << 28 }).trim().split('\n').map((l) => JSON.parse(l));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-function tsMemTree(seed: string, size: number): { blocks: Uint32Array[]; root: Buffer } {
-  const blocks = fillBlocks(Buffer.from(seed, 'hex'), size / MEM_BLOCK);
+function tsMemTree(seed: string, size: number, lanes = 1): { blocks: Uint32Array[]; root: Buffer } {
+  const blocks = fillBlocks(Buffer.from(seed, 'hex'), size / MEM_BLOCK, lanes);
   return { blocks, root: merkleRoot(blocks.map((b) => merkleLeaf(wordBytes(b)))) };
 }
 
@@ -101,6 +101,15 @@ describe('golden vectors: C probe and TypeScript verifier agree', function () {
       const c = probe('mem', 'commit', '--seed', v.seed, '--size', String(v.size), '--state', state)[0]!;
       expect(c.root).to.equal(v.root);
       probe('mem', 'clean', '--seed', v.seed, '--state', state);
+    }
+    // Lanes: chains filled in parallel by threads; the probe and the verifier derive the same blocks.
+    const seed = golden.memCommit[0]!.seed;
+    for (const lanes of [2, 4, 64]) {
+      const c = probe('mem', 'commit', '--seed', seed, '--size', String(2 ** 20), '--lanes', String(lanes), '--state', state)[0]!;
+      expect(c.lanes).to.equal(lanes);
+      expect(c.root, `${lanes} lanes`).to.equal(hex(tsMemTree(seed, 2 ** 20, lanes).root));
+      expect(c.root).to.not.equal(hex(tsMemTree(seed, 2 ** 20, 1).root));
+      probe('mem', 'clean', '--seed', seed, '--state', state);
     }
     for (const v of golden.memWalk) {
       const { blocks, root } = tsMemTree(v.seed, v.size);

@@ -16,6 +16,7 @@ import {
   memoryCommitArgv,
   memoryOpenArgv,
   memoryProveArgv,
+  lanesFor,
   planMemory,
   verifyBlock,
   verifySegment,
@@ -42,6 +43,12 @@ export interface MemoryChallengeOptions {
 }
 
 export const DEFAULT_MEMORY_ATTEMPTS = 3;
+
+/** Slowest fill a commit is given time for, per lane: 16 MiB/s (an honest lane fills and hashes at ~100 MiB/s here). */
+export const MIN_FILL_BYTES_PER_SECOND = 16 * 2 ** 20;
+
+/** A minute plus the fill at the published minimum rate: big offers get the time their size needs. */
+export const commitTimeoutMs = (plan: MemoryPlan): number => 60_000 + Math.ceil((plan.sizeBytes / (plan.lanes * MIN_FILL_BYTES_PER_SECOND)) * 1000);
 
 export interface MemoryResult {
   /** Every proof verified and the best walk met the deadline. */
@@ -89,6 +96,7 @@ function readCommit(plan: MemoryPlan, commit: ExecOutcome): { root?: Buffer; pro
   if (rec) {
     read.int(rec, 'size', plan.sizeBytes, plan.sizeBytes);
     read.int(rec, 'blocks', plan.blocks, plan.blocks);
+    read.int(rec, 'lanes', plan.lanes, plan.lanes);
   }
   return { root: problems.length ? undefined : root, problems };
 }
@@ -166,9 +174,9 @@ function tooSlow(plan: MemoryPlan, deadlineMs: number, walksMs: number[], bestMs
 export async function runMemoryChallenge(exec: ChallengeExecutor, o: MemoryChallengeOptions): Promise<MemoryResult> {
   const k = o.attempts ?? DEFAULT_MEMORY_ATTEMPTS;
   if (!Number.isInteger(k) || k < 1 || k > 10) throw new RangeError(`memory attempts ${k} not in [1, 10]`);
-  const plan = planMemory(o.sizeBytes, o.params);
+  const plan = planMemory(o.sizeBytes, o.params, lanesFor(o.claimedCores ?? 1));
   const findings: Finding[] = [];
-  const commit = await exec(memoryCommitArgv(o.probePath, plan, o.stateDir), { type: 'memory', step: 'commit', timeoutMs: o.commitTimeoutMs ?? 120_000 });
+  const commit = await exec(memoryCommitArgv(o.probePath, plan, o.stateDir), { type: 'memory', step: 'commit', timeoutMs: o.commitTimeoutMs ?? commitTimeoutMs(plan) });
   const { root, problems } = readCommit(plan, commit);
   findings.push(...findingsOf('memory-proof-invalid', problems));
 

@@ -4,7 +4,9 @@ import { merkleLeaf, merklePathLength, merkleRootFromPath } from '../../common/c
 import {
   MEM_BLOCK,
   MIB,
+  MEM_MAX_LANES,
   firstBlock,
+  laneStart,
   mixBlocks,
   parentIndex,
   walkBlockIndex,
@@ -45,19 +47,29 @@ export interface MemoryPlan extends MemoryParams {
   nonce: string;
   sizeBytes: number;
   blocks: number;
+  /** Chains filled in parallel, one per rented core (a power of two, at most MEM_MAX_LANES, so it divides the blocks of any MiB multiple). */
+  lanes: number;
 }
 
-export function planMemory(sizeBytes: number, params: Partial<MemoryParams> = {}): MemoryPlan {
+/** Lanes for `cores` CPUs: the largest power of two not above them, at most MEM_MAX_LANES. */
+export function lanesFor(cores: number): number {
+  let lanes = 1;
+  while (lanes * 2 <= Math.min(cores, MEM_MAX_LANES)) lanes *= 2;
+  return lanes;
+}
+
+export function planMemory(sizeBytes: number, params: Partial<MemoryParams> = {}, lanes = 1): MemoryPlan {
   const p = { ...DEFAULT_MEMORY, ...params };
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < MIB || sizeBytes % MIB) throw new RangeError(`memory size ${sizeBytes} must be a positive multiple of 1 MiB`);
   if (p.steps % p.interval) throw new RangeError('steps must be a multiple of interval');
-  return { ...p, seed: randomBytes(32).toString('hex'), nonce: randomBytes(32).toString('hex'), sizeBytes, blocks: sizeBytes / MEM_BLOCK };
+  if (lanes !== lanesFor(lanes)) throw new RangeError(`lanes ${lanes} must be a power of two up to ${MEM_MAX_LANES}`);
+  return { ...p, seed: randomBytes(32).toString('hex'), nonce: randomBytes(32).toString('hex'), sizeBytes, blocks: sizeBytes / MEM_BLOCK, lanes };
 }
 
 const stateArgs = (dir?: string): string[] => (dir ? ['--state', dir] : []);
 
 export function memoryCommitArgv(probe: string, plan: MemoryPlan, stateDir?: string): string[] {
-  return [probe, 'mem', 'commit', '--seed', plan.seed, '--size', String(plan.sizeBytes), ...stateArgs(stateDir)];
+  return [probe, 'mem', 'commit', '--seed', plan.seed, '--size', String(plan.sizeBytes), '--lanes', String(plan.lanes), ...stateArgs(stateDir)];
 }
 
 export function memoryOpenArgv(probe: string, plan: MemoryPlan, stateDir?: string): string[] {
@@ -132,12 +144,13 @@ export function verifyBlock(plan: MemoryPlan, root: Buffer, i: number, proof: Bu
     };
     const block = readBlock(i);
     if (!block) return `block ${i}: not the committed block`;
+    const laneBlocks = plan.blocks / plan.lanes;
     let expected: Uint32Array;
-    if (i === 0) expected = firstBlock(Buffer.from(plan.seed, 'hex'));
+    if (i === laneStart(i, laneBlocks)) expected = firstBlock(Buffer.from(plan.seed, 'hex'), i / laneBlocks);
     else {
       const prev = readBlock(i - 1);
       if (!prev) return `block ${i}: its predecessor is not the committed block`;
-      const parent = parentIndex(prev, i);
+      const parent = parentIndex(prev, i, laneBlocks);
       const par = readBlock(parent);
       if (!par) return `block ${i}: its parent ${parent} is not the committed block`;
       expected = mixBlocks(prev, par, i);

@@ -32,8 +32,8 @@ void store_keep(const char *dir, uint8_t *buf, uint64_t nblocks, const uint8_t *
   munmap(buf, (size_t)nblocks * MEM_BLOCK);
 }
 
-void store_load(const char *dir, uint64_t nblocks, const uint8_t *seed, uint64_t seedlen) {
-  (void)seed; (void)seedlen;
+void store_load(const char *dir, uint64_t nblocks, uint64_t lane_blocks, const uint8_t *seed, uint64_t seedlen) {
+  (void)seed; (void)seedlen; (void)lane_blocks;
   mapped = (uint32_t *)map_data(dir, nblocks, 0);
 }
 

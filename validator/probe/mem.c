@@ -6,6 +6,7 @@
 #include "merkle.h"
 #include "util.h"
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,24 +51,56 @@ static void write_meta(const mem_ctx *m, const char *name, uint64_t a, uint64_t 
   if (write_file(path, text, (size_t)len) < 0) die_fail("cannot write %s: %s", path, strerror(errno));
 }
 
+typedef struct {
+  const uint8_t *buf;
+  uint8_t (*tree)[32];
+  uint64_t from, to;
+} leaf_job;
+
+static void *hash_leaves(void *arg) {
+  const leaf_job *j = arg;
+  for (uint64_t i = j->from; i < j->to; i++) merkle_leaf(j->buf + i * MEM_BLOCK, MEM_BLOCK, j->tree[i]);
+  return NULL;
+}
+
+/* The Merkle leaves of every block, one thread per lane. */
+static void hash_all_leaves(const uint8_t *buf, uint8_t (*tree)[32], uint64_t nblocks, uint64_t lanes) {
+  leaf_job jobs[MEM_MAX_LANES];
+  pthread_t threads[MEM_MAX_LANES];
+  for (uint64_t l = 0; l < lanes; l++) {
+    jobs[l] = (leaf_job){buf, tree, nblocks / lanes * l, nblocks / lanes * (l + 1)};
+    if (l > 0 && pthread_create(&threads[l], NULL, hash_leaves, &jobs[l]) != 0) die_fail("cannot start a hashing thread");
+  }
+  hash_leaves(&jobs[0]);
+  for (uint64_t l = 1; l < lanes; l++) pthread_join(threads[l], NULL);
+}
+
+/* nblocks / lanes: the blocks of one lane, from the commit's state. */
+static uint64_t lane_blocks_of(const mem_ctx *m, uint64_t nblocks) {
+  uint64_t unused;
+  return nblocks / read_meta(m, "lanes", &unused);
+}
+
 static int mem_commit(opts_t *o) {
   mem_ctx m;
-  uint64_t size;
+  uint64_t size, lanes;
   ctx_from_opts(o, &m);
   opt_u64(o, "size", UINT64_MAX, MIB, 1ull << 40, &size);
+  opt_u64(o, "lanes", 1, 1, MEM_MAX_LANES, &lanes);
   opts_check_unused(o);
   if (size % MIB) die_usage("--size: %llu is not a multiple of 1 MiB", (unsigned long long)size);
   uint64_t nblocks = size / MEM_BLOCK;
+  if (nblocks % lanes) die_usage("--lanes: %llu does not divide %llu blocks", (unsigned long long)lanes, (unsigned long long)nblocks);
   remove_tree(m.dir);
   if (mkdir(m.dir, 0700) < 0) die_fail("cannot create state directory %s: %s", m.dir, strerror(errno));
 
   double t0 = now_ms();
   uint8_t *buf = store_fill_buffer(m.dir, nblocks);
-  mem_fill(m.seed, m.seedlen, buf, nblocks);
+  mem_fill(m.seed, m.seedlen, buf, nblocks, lanes);
   double t1 = now_ms();
   size_t tsize = merkle_tree_size(nblocks);
   uint8_t (*tree)[32] = xmalloc(tsize * 32);
-  for (uint64_t i = 0; i < nblocks; i++) merkle_leaf(buf + i * MEM_BLOCK, MEM_BLOCK, tree[i]);
+  hash_all_leaves(buf, tree, nblocks, lanes);
   merkle_build(tree, nblocks);
   double t2 = now_ms();
   char path[4200], hex[65];
@@ -77,9 +110,10 @@ static int mem_commit(opts_t *o) {
   free(tree);
   store_keep(m.dir, buf, nblocks, m.seed, m.seedlen);
   write_meta(&m, "meta", size, nblocks);
-  printf("{\"type\":\"mem-commit\",\"size\":%llu,\"blocks\":%llu,\"block_bytes\":%d,\"root\":\"%s\",\"fill_ms\":%.1f,"
-         "\"hash_ms\":%.1f}\n",
-         (unsigned long long)size, (unsigned long long)nblocks, MEM_BLOCK, hex, t1 - t0, t2 - t1);
+  write_meta(&m, "lanes", lanes, 0);
+  printf("{\"type\":\"mem-commit\",\"size\":%llu,\"blocks\":%llu,\"block_bytes\":%d,\"lanes\":%llu,\"root\":\"%s\","
+         "\"fill_ms\":%.1f,\"hash_ms\":%.1f}\n",
+         (unsigned long long)size, (unsigned long long)nblocks, MEM_BLOCK, (unsigned long long)lanes, hex, t1 - t0, t2 - t1);
   print_rusage("mem-commit");
   return 0;
 }
@@ -110,8 +144,9 @@ static int mem_open(opts_t *o) {
   memcpy(root, tree[merkle_tree_size(nblocks) - 1], 32);
   free(tree);
 
+  uint64_t lane_blocks = lane_blocks_of(&m, nblocks);
   double t0 = now_ms();
-  store_load(m.dir, nblocks, m.seed, m.seedlen);
+  store_load(m.dir, nblocks, lane_blocks, m.seed, m.seedlen);
   uint64_t points = steps / interval + 1;
   uint32_t (*cp)[16] = xmalloc(points * 64);
   uint32_t s[16], scratch[MEM_WORDS];
@@ -196,7 +231,8 @@ static int mem_prove(opts_t *o) {
   uint8_t (*ttree)[32] = xmalloc(merkle_tree_size(points) * 32);
   for (uint64_t j = 0; j < points; j++) merkle_leaf(cp[j], 64, ttree[j]);
   merkle_build(ttree, points);
-  store_load(m.dir, nblocks, m.seed, m.seedlen);
+  uint64_t lane_blocks = lane_blocks_of(&m, nblocks);
+  store_load(m.dir, nblocks, lane_blocks, m.seed, m.seedlen);
 
   bytes_t b = {0};
   uint32_t scratch[MEM_WORDS], s[16];
@@ -217,9 +253,9 @@ static int mem_prove(opts_t *o) {
   for (int k = 0; k < nchecks; k++) {
     uint64_t i = checks[k];
     put_block(&b, tree, nblocks, i, scratch);
-    if (i > 0) {
+    if (i != mem_lane_start(i, lane_blocks)) {
       memcpy(prev, put_block(&b, tree, nblocks, i - 1, scratch), MEM_BLOCK);
-      put_block(&b, tree, nblocks, mem_parent(prev, i), scratch);
+      put_block(&b, tree, nblocks, mem_parent(prev, i, lane_blocks), scratch);
     }
     emit("mem-block", "index", i, &b);
   }

@@ -1,9 +1,11 @@
 #include "memfill.h"
 #include "chacha.h"
 #include "sha256.h"
+#include "util.h"
+#include <pthread.h>
 #include <string.h>
 
-void mem_first_block(const uint8_t *seed, size_t seedlen, uint32_t out[MEM_WORDS]) {
+void mem_first_block(const uint8_t *seed, size_t seedlen, uint64_t lane, uint32_t out[MEM_WORDS]) {
   static const uint8_t nonce[12] = {0};
   uint8_t key[32];
   sha256_ctx c;
@@ -11,12 +13,15 @@ void mem_first_block(const uint8_t *seed, size_t seedlen, uint32_t out[MEM_WORDS
   sha256_update(&c, "polarise/mem/v1", 15);
   sha256_update(&c, seed, seedlen);
   sha256_final(&c, key);
-  chacha20_stream(key, nonce, 0, (uint8_t *)out, MEM_BLOCK);
+  chacha20_stream(key, nonce, (uint32_t)(lane * (MEM_BLOCK / 64)), (uint8_t *)out, MEM_BLOCK);
 }
 
-uint64_t mem_parent(const uint32_t prev[MEM_WORDS], uint64_t i) {
+uint64_t mem_lane_start(uint64_t i, uint64_t lane_blocks) { return i - i % lane_blocks; }
+
+uint64_t mem_parent(const uint32_t prev[MEM_WORDS], uint64_t i, uint64_t lane_blocks) {
   uint64_t r = (uint64_t)prev[0] | (uint64_t)prev[1] << 32;
-  return r % i;
+  uint64_t s = mem_lane_start(i, lane_blocks);
+  return s + r % (i - s);
 }
 
 void mem_g(const uint32_t x[MEM_WORDS], const uint32_t y[MEM_WORDS], uint64_t i, uint32_t out[MEM_WORDS]) {
@@ -36,13 +41,33 @@ void mem_g(const uint32_t x[MEM_WORDS], const uint32_t y[MEM_WORDS], uint64_t i,
   for (int k = 0; k < MEM_WORDS; k++) out[k] += z[k];
 }
 
-void mem_fill(const uint8_t *seed, size_t seedlen, uint8_t *buf, uint64_t nblocks) {
-  uint32_t *b = (uint32_t *)buf;
-  mem_first_block(seed, seedlen, b);
-  for (uint64_t i = 1; i < nblocks; i++) {
-    const uint32_t *prev = b + (i - 1) * MEM_WORDS;
-    mem_g(prev, b + mem_parent(prev, i) * MEM_WORDS, i, b + i * MEM_WORDS);
+typedef struct {
+  const uint8_t *seed;
+  size_t seedlen;
+  uint32_t *b;
+  uint64_t lane, lane_blocks;
+} lane_job;
+
+static void *fill_lane(void *arg) {
+  const lane_job *j = arg;
+  uint64_t s = j->lane * j->lane_blocks;
+  mem_first_block(j->seed, j->seedlen, j->lane, j->b + s * MEM_WORDS);
+  for (uint64_t i = s + 1; i < s + j->lane_blocks; i++) {
+    const uint32_t *prev = j->b + (i - 1) * MEM_WORDS;
+    mem_g(prev, j->b + mem_parent(prev, i, j->lane_blocks) * MEM_WORDS, i, j->b + i * MEM_WORDS);
   }
+  return NULL;
+}
+
+void mem_fill(const uint8_t *seed, size_t seedlen, uint8_t *buf, uint64_t nblocks, uint64_t lanes) {
+  lane_job jobs[MEM_MAX_LANES];
+  pthread_t threads[MEM_MAX_LANES];
+  for (uint64_t l = 0; l < lanes; l++) {
+    jobs[l] = (lane_job){seed, seedlen, (uint32_t *)buf, l, nblocks / lanes};
+    if (l > 0 && pthread_create(&threads[l], NULL, fill_lane, &jobs[l]) != 0) die_fail("cannot start a fill thread");
+  }
+  fill_lane(&jobs[0]);
+  for (uint64_t l = 1; l < lanes; l++) pthread_join(threads[l], NULL);
 }
 
 void mem_walk_init(const uint8_t *nonce, size_t noncelen, const uint8_t root[32], uint32_t s[16]) {

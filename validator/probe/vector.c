@@ -73,12 +73,12 @@ int vector_main(int argc, char **argv) {
     opt_u64(&o, "index", UINT64_MAX, 0, 1u << 20, &index);
     opts_check_unused(&o);
     uint8_t *buf = xmalloc((index + 1) * MEM_BLOCK);
-    mem_fill(seed, sl, buf, index + 1);
+    mem_fill(seed, sl, buf, index + 1, 1);
     sha256(buf + index * MEM_BLOCK, MEM_BLOCK, d);
     char hex[65];
     hex_encode(d, 32, hex);
     printf("{\"type\":\"vector\",\"kind\":\"mem-block\",\"parent\":%llu,\"sha256\":\"%s\"}\n",
-           index ? (unsigned long long)mem_parent((uint32_t *)(buf + (index - 1) * MEM_BLOCK), index) : 0ull, hex);
+           index ? (unsigned long long)mem_parent((uint32_t *)(buf + (index - 1) * MEM_BLOCK), index, index + 1) : 0ull, hex);
     free(buf);
   } else {
     die_usage("vector: unknown kind '%s'", kind);

@@ -28,6 +28,7 @@ import {
 import { ScoreStoreError, explain } from './score-store-error.js';
 import { updateEma } from './scoring.js';
 import { detailsWithNetwork } from './sample-network.js';
+import type { Proven } from './capacity-credit.js';
 
 export { MIGRATIONS, SCHEMA_VERSION } from './score-schema.js';
 export { ScoreStoreError, type ScoreStoreProblem } from './score-store-error.js';
@@ -47,6 +48,13 @@ export interface CurrentScore {
   /** Capacity last proven (core-equivalents, bytes): 0 until a proof ran. */
   provenCores: number;
   provenMemoryBytes: number;
+}
+
+export interface CapacityHistory {
+  firstRoundMs?: number;
+  lastFullRoundMs?: number;
+  /** The capacity standing: last proven, with credit for what renters held. */
+  proven: Proven;
 }
 
 export interface StoredMinerRound extends MinerRoundResult {
@@ -116,7 +124,8 @@ export class ScoreStore {
         throw new ScoreStoreError(this.path, 'unknown-round', `no round ${roundId}; call startRound first.`);
       }
       const previous = db.prepare('SELECT ema FROM scores WHERE miner = ?').get(result.miner) as { ema: number } | undefined;
-      const ema = updateEma(previous?.ema, result.roundScore, alpha);
+      // A round with nothing free to rent is no evidence either way: the average stays.
+      const ema = result.unscored ? (previous?.ema ?? 0) : updateEma(previous?.ema, result.roundScore, alpha);
       const minerRoundId = insertMinerRound(db, roundId, result, ema);
       const insertFindings = findingInserter(db, minerRoundId);
       insertFindings(null, result.findings);
@@ -133,6 +142,26 @@ export class ScoreStore {
       (this.db.prepare(`SELECT miner, ema, rounds, last_score, last_round_at, offered_cpus, free_cpus, offered_memory_bytes, free_memory_bytes,
           proven_cores, proven_memory_bytes FROM scores ORDER BY miner`).all() as CurrentScoreRow[]).map(currentScoreOf),
     );
+  }
+
+  /** When the miner's first round and its last full-capacity round started, and the capacity it has proven. */
+  capacityHistory(miner: string): CapacityHistory {
+    return this.guard(() => {
+      const times = this.db
+        .prepare(
+          `SELECT min(started_at) AS first, max(CASE WHEN json_extract(capacity, '$.kind') = 'full' THEN started_at END) AS lastFull
+           FROM miner_rounds WHERE miner = ?`,
+        )
+        .get(miner) as { first: number | null; lastFull: number | null };
+      const proven = this.db.prepare('SELECT proven_cores, proven_memory_bytes FROM scores WHERE miner = ?').get(miner) as
+        | { proven_cores: number; proven_memory_bytes: number }
+        | undefined;
+      return {
+        firstRoundMs: times.first ?? undefined,
+        lastFullRoundMs: times.lastFull ?? undefined,
+        proven: { cores: proven?.proven_cores ?? 0, memoryBytes: proven?.proven_memory_bytes ?? 0 },
+      };
+    });
   }
 
   /** The newest `limit` rounds, newest first, with every miner's result, challenges, samples and findings. */

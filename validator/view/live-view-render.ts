@@ -116,7 +116,9 @@ function minerLine(view: MinerView, nameWidth: number, options: FrameOptions): s
   const detail = result
     ? result.error
       ? `error: ${result.error}`
-      : `score ${score3(result.roundScore)}${findingsSummary(allFindings(result))}${result.lie ? ' · LIE' : ''}`
+      : result.unscored
+        ? `held by renters: not scored`
+        : `${result.capacity?.kind === 'full' ? 'full round · ' : ''}score ${score3(result.roundScore)}${findingsSummary(allFindings(result))}${result.lie ? ' · LIE' : ''}`
     : (view.detail ?? '');
   return fit(
     [

@@ -109,6 +109,9 @@ export class LiveView {
         lie: result.lie ?? false,
         findings: allFindings(result),
         error: result.error,
+        kind: result.capacity?.kind,
+        capacity: result.capacity,
+        unscored: result.unscored,
       });
       return;
     }
