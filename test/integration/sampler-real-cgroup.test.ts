@@ -18,7 +18,7 @@ describe('sampler: cgroup files of a real container', function () {
   });
   after(removeContainers);
 
-  it('detects the host cgroup version and agrees with Docker stats on memory, limit and pids', async () => {
+  it('detects the host cgroup version and agrees with Docker stats on memory, limit, pids and network counters', async () => {
     expect(hostCgroupVersion(cgroupMounts())).to.be.oneOf([1, 2]);
     const info = await container.inspect();
     const reader = openCgroupReader(info.State.Pid);
@@ -33,6 +33,14 @@ describe('sampler: cgroup files of a real container', function () {
       expect(mine.pids).to.equal(theirs.pids);
       expect(mine.cpuNs > 0n).to.equal(true);
       expect(mine.oomKills).to.equal(0);
+      // The container's own namespace, read at /proc/<pid>/net/dev: what Docker reports for its interfaces.
+      expect(mine.net, 'network counters').to.not.equal(undefined);
+      expect(theirs.net, "Docker reports the interfaces").to.not.equal(undefined);
+      // Read a moment apart: a stray packet (ARP) may fall between the two.
+      expect(mine.net!.rxBytes).to.be.closeTo(theirs.net!.rxBytes, 1024);
+      expect(mine.net!.txBytes).to.be.closeTo(theirs.net!.txBytes, 1024);
+      expect(mine.net!.rxPackets).to.be.closeTo(theirs.net!.rxPackets, 4);
+      expect(mine.net!.txPackets).to.be.closeTo(theirs.net!.txPackets, 4);
     } finally {
       reader!.close();
     }
