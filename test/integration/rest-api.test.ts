@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { promisify } from 'node:util';
 import { startMiner, type MinerProcess } from '../support/miner-process.js';
 import { countResources, removeResources, requireDocker } from '../support/docker.js';
 import type { PemFiles } from '../support/pki.js';
+import { RESULT_TAIL_BYTES } from '../../common/message-limits.js';
 
 const run = promisify(execFile);
 const PYTHON = '/usr/bin/python3';
@@ -102,6 +104,19 @@ describe('the seed REST API over HTTPS with mutual TLS', function () {
       expect(a.status).to.equal(200);
       expect(a.json.command_result).to.deep.equal({ status: 'failed', exit_code: 3, output: 'out\n' });
       expect(a.json.details.stderr).to.equal('err\n');
+    });
+
+    it('answers a large output with its tail (256 KiB) and states the whole stream in details', async () => {
+      // 300,000 lines "<n>\n": 1,988,895 bytes.
+      const a = await curl(miner.pki.client('renter'), 'PUT', `/challenge/${id}`, seedChallenge('seq 1 300000'));
+      expect(a.status).to.equal(200);
+      const whole = Buffer.from(`${Array.from({ length: 300_000 }, (_, i) => i + 1).join('\n')}\n`);
+      expect(a.json.command_result.output).to.equal(whole.subarray(whole.length - RESULT_TAIL_BYTES).toString());
+      expect(a.json.details).to.deep.include({
+        output_truncated: true,
+        stdout_bytes: whole.length,
+        stdout_sha256: createHash('sha256').update(whole).digest('hex'),
+      });
     });
 
     it('GET /containers lists the container and its state', async () => {
