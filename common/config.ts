@@ -115,6 +115,7 @@ const challenge = z.strictObject({
   default_duration_seconds: z.number().positive().default(300),
   max_duration_seconds: z.number().positive().default(3600),
   grace_seconds: z.number().min(0).default(2),
+  /** Bytes of each stream sent as OutputChunk events (stream_output); past it output is still counted and hashed, not sent. */
   max_output_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
   /** Where samples come from: cgroup files when reachable, else Docker's stats API ("auto"), or one of them only. */
   sampler: z.enum(['auto', 'cgroup', 'docker_stats']).default('auto'),
@@ -123,8 +124,8 @@ const challenge = z.strictObject({
   /**
    * Challenges running at once: on the whole miner, per client identity, per
    * container (the smallest that applies wins); one more fails with
-   * RESOURCE_EXHAUSTED naming the key. Each may hold
-   * 2 × max_output_bytes + live_output_buffer_bytes of the miner's memory.
+   * RESOURCE_EXHAUSTED naming the key. Each holds its output tails
+   * (320 KiB) + live_output_buffer_bytes of the miner's memory.
    */
   max_concurrent_total: z.number().int().min(1).max(10_000).default(64),
   max_concurrent_per_owner: z.number().int().min(1).max(10_000).default(16),

@@ -10,6 +10,9 @@
  * On one host the miners share its cores: N containers each proving one core
  * need N cores, so past the core count the round stretches with N / cores.
  * The figure that scales with the validator itself is its CPU per miner.
+ * Also prints the largest RunChallengeResponse the miners sent in a full
+ * round, as received off the wire (at most 1 MiB by design: output travels
+ * in OutputChunk events, common/message-limits.ts).
  * Not a test: needs Docker, the base image and the probe (scripts/setup.sh).
  */
 import { mkdtempSync } from 'node:fs';
@@ -17,6 +20,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runValidationRound } from '../validator/validation-run.js';
+import { observeChallengeMessages } from '../validator/miner-client.js';
+import { MAX_MESSAGE_BYTES } from '../common/message-limits.js';
 import { benchValidator } from './bench-validator-setup.js';
 import { removeResources } from '../test/support/docker.js';
 import { startMiner, type MinerProcess } from '../test/support/miner-process.js';
@@ -25,6 +30,14 @@ const { values } = parseArgs({ options: { miners: { type: 'string', default: '8'
 const N = Number(values.miners);
 const ROUNDS = Number(values.rounds);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Every RunChallengeResponse the validator receives, by encoded size. */
+const messages = { count: 0, bytes: 0, largest: 0 };
+observeChallengeMessages((bytes) => {
+  messages.count++;
+  messages.bytes += bytes;
+  messages.largest = Math.max(messages.largest, bytes);
+});
 
 async function measure(miners: MinerProcess[], dir: string, label: string): Promise<{ wallMs: number; cpuMsPerMiner: number; scores: number[] }> {
   const pki = miners[0]!.pki;
@@ -63,6 +76,10 @@ async function main(): Promise<void> {
     console.log(`host cores: ${cpus().length}`);
     console.log(`1 miner:  round ${fmt(one.wallMs)} (median of ${ROUNDS}), validator CPU ${one.cpuMsPerMiner.toFixed(0)} ms per miner, score ${one.scores.map((s) => s.toFixed(2)).join(' ')}`);
     console.log(`${N} miners: round ${fmt(many.wallMs)} (median of ${ROUNDS}), validator CPU ${many.cpuMsPerMiner.toFixed(0)} ms per miner, scores ${many.scores.map((s) => s.toFixed(2)).join(' ')}`);
+    console.log(
+      `largest message a miner sent: ${messages.largest} bytes (${((messages.largest / MAX_MESSAGE_BYTES) * 100).toFixed(1)} % of the 1 MiB limit; ` +
+        `${messages.count} RunChallenge messages, ${(messages.bytes / 1e6).toFixed(1)} MB in all rounds)`,
+    );
     console.log(`ratio ${N} miners / 1 miner: ${(many.wallMs / one.wallMs).toFixed(2)}x wall (ideal on ${cpus().length} cores: ${Math.max(1, N / cpus().length).toFixed(1)}x or more)`);
   } finally {
     for (const m of miners) {

@@ -284,7 +284,8 @@ export interface RunChallengeRequest {
   type: ChallengeType;
   /**
    * The command as an argument vector (no shell is involved unless the
-   * caller names one, and then it is the container's own).
+   * caller names one, and then it is the container's own). At most 4096
+   * arguments and 256 KiB in all.
    */
   command: string[];
   /**
@@ -303,11 +304,18 @@ export interface RunChallengeRequest {
    * 0 means 100.
    */
   sampleIntervalMs: number;
-  /** Bytes written to the command's standard input, which is then closed. */
+  /**
+   * Bytes written to the command's standard input, which is then closed.
+   * At most 512 KiB (MAX_STDIN_BYTES), so a request stays under the
+   * miner's 1 MiB receive limit.
+   */
   stdin: Buffer;
   /**
    * Stream stdout and stderr as OutputChunk events as they arrive (each at
    * most 256 KiB). Without it the result carries only the output's tail.
+   * The miner streams at most its configured bound of each stream
+   * (challenge.max_output_bytes, 64 MiB by default); bytes past it are
+   * counted and hashed in the result but not sent.
    */
   streamOutput: boolean;
 }
