@@ -33,7 +33,9 @@ export function validatorSection(memory: z.ZodType<string>) {
     /** Full-capacity rounds: every free CPU and most of the free memory, proven, once per window at a random time. */
     capacity: z
       .strictObject({
-        /** One full-capacity round per miner in each window, at a random time in it; 0: every round is one. */
+        /** false: light rounds only (tests and benchmarks that must not rent a whole host). */
+      enabled: z.boolean().default(true),
+      /** One full-capacity round per miner in each window, at a random time in it; 0: every round is one. */
         window_seconds: z.number().int().min(0).default(3600),
         /** Share of the miner's free memory a full-capacity round rents (the rest is the miner's own margin). */
         memory_fraction: z.number().gt(0).max(1).default(0.75),
@@ -42,7 +44,7 @@ export function validatorSection(memory: z.ZodType<string>) {
         /** Most memory one full-capacity round rents; unset: all of memory_fraction. */
         max_memory: memory.optional(),
       })
-      .default({ window_seconds: 3600, memory_fraction: 0.75, challenge_fraction: 0.8 }),
+      .default({ enabled: true, window_seconds: 3600, memory_fraction: 0.75, challenge_fraction: 0.8 }),
     database: z.string().min(1).default('var/validator.db'),
     report: z.string().min(1).default('var/report.html'),
     /** Score weights; normalised to sum to 1. */

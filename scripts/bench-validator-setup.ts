@@ -27,6 +27,7 @@ export async function benchValidator(pki: TestPki, dir: string, label: string, v
         cert: client.cert,
         key: client.key,
         database: join(dir, `${label}.db`),
+        capacity: { enabled: false },
         ...validator,
       },
     },

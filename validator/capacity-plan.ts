@@ -75,11 +75,13 @@ export class FullRoundSchedule {
   private readonly offsets = new Map<string, { window: number; offsetMs: number }>();
 
   constructor(
-    private readonly windowSeconds: number,
+    /** undefined: full-capacity rounds are off, every round is light. */
+    private readonly windowSeconds: number | undefined,
     private readonly drawMs: (windowMs: number) => number = (windowMs) => randomInt(1000, Math.max(1001, windowMs)),
   ) {}
 
   kind(miner: string, nowMs: number, history: { firstRoundMs?: number; lastFullRoundMs?: number }): RoundKind {
+    if (this.windowSeconds === undefined) return 'light';
     if (this.windowSeconds === 0) return 'full';
     const windowMs = this.windowSeconds * 1000;
     const first = history.firstRoundMs ?? nowMs;

@@ -11,8 +11,7 @@ import { writeReport } from './view/report.js';
 import { ScoreStore, type CurrentScore } from './scoring/score-store.js';
 import { capacityUnits, capacityWeights } from './scoring/scoring.js';
 import { formatBytes } from '../common/units.js';
-import { roundSettings, runValidationRound } from './validation-run.js';
-import { FullRoundSchedule } from './capacity-plan.js';
+import { fullRoundSchedule, roundSettings, runValidationRound } from './validation-run.js';
 import { ValidatorMetrics } from './validator-metrics.js';
 import { serveMetrics, type MetricsEndpoint } from '../common/metrics-http.js';
 import { errorMessage } from '../common/errors.js';
@@ -71,7 +70,7 @@ async function run(config: Config, once: boolean, json: boolean): Promise<number
     }
     requireProbe();
     const settings = roundSettings(config, PROBE);
-    const schedule = new FullRoundSchedule(config.validator.capacity.window_seconds);
+    const schedule = fullRoundSchedule(config);
     for (;;) {
       const outcome = await runValidationRound(config, settings, store, view, stop.signal, metrics, schedule);
       view.finish(outcome.table);

@@ -37,6 +37,11 @@ export function roundSettings(config: Config, probeBinary: string): RoundSetting
   };
 }
 
+export function fullRoundSchedule(config: Config): FullRoundSchedule {
+  const c = config.validator.capacity;
+  return new FullRoundSchedule(c.enabled ? c.window_seconds : undefined);
+}
+
 /** Runs `tasks` with at most `limit` at once, keeping their order in the result. */
 async function bounded<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T[]> {
   const results: T[] = new Array(tasks.length);
@@ -59,7 +64,7 @@ export async function runValidationRound(
   signal?: AbortSignal,
   metrics?: ValidatorMetrics,
   /** Kept across rounds by a running validator, so each window's random time holds. */
-  schedule = new FullRoundSchedule(config.validator.capacity.window_seconds),
+  schedule = fullRoundSchedule(config),
 ): Promise<RoundOutcome> {
   const roundId = store.startRound(new Date());
   const results = await bounded(

@@ -27,6 +27,8 @@ export function writeValidatorConfig(dir: string, pki: TestPki, miners: { name: 
         memory: '512m',
         database: join(dir, 'validator.db'),
         report: join(dir, 'report.html'),
+        // Light rounds only unless a test asks for full-capacity ones: a full round rents most of the host.
+        capacity: { enabled: false },
         ...validator,
       },
     }),

@@ -61,8 +61,9 @@ describe('capacity: when the full-capacity round runs', () => {
     for (const d of draws) expect(d).to.be.within(1000, 60_000);
   });
 
-  it('window 0: every round is a full-capacity round', () => {
+  it('window 0: every round is a full-capacity round; disabled: none is', () => {
     expect(new FullRoundSchedule(0).kind('m', 0, {})).to.equal('full');
+    expect(new FullRoundSchedule(undefined).kind('m', 10 * hour, { firstRoundMs: 0 })).to.equal('light');
   });
 });
 
