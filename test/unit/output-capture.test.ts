@@ -19,7 +19,7 @@ const sha = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
 
 describe('output capture (miner, pure)', () => {
   it('counts and hashes every byte, keeps only the tail, and says when the tail is not the whole stream', () => {
-    const data = randomBytes(100_000).map((b) => 0x61 + (b % 26)); // ASCII letters
+    const data = Buffer.from(randomBytes(100_000).map((b) => 0x61 + (b % 26))); // ASCII letters
     const c = new StreamCapture(1000, 10_000);
     for (let at = 0; at < data.length; at += 777) c.append(data.subarray(at, at + 777));
     const t = c.finish();
@@ -97,7 +97,7 @@ describe('output join (validator, pure)', () => {
   it('a missing chunk, a changed byte or a wrong count is a problem, and the proof reading it a finding', () => {
     expect(joined([stdout.subarray(0, 5)], result()).problem).to.match(/^stdout: received 5 bytes in chunks, the result states 16$/);
     const changed = Buffer.from(stdout);
-    changed[2] ^= 1;
+    changed[2] = changed[2]! ^ 1;
     expect(joined([changed], result()).problem).to.match(/stdout: the 16 bytes received do not match the result's SHA-256/);
     const out = joined([stdout], result({ stderrBytes: 3 }));
     expect(out.problem).to.match(/^stderr: received 0 bytes/);
