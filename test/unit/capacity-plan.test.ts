@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { FullRoundSchedule, MIN_FULL_CHALLENGE_BYTES, planRental, type CapacitySettings } from '../../validator/capacity-plan.js';
 import { heldCredit } from '../../validator/scoring/capacity-credit.js';
+import { capacityNote } from '../../validator/view/report-capacity.js';
 import { GetCapacityResponse } from '../../common/gen/polarise/v1/miner.js';
 
 const GiB = 2 ** 30;
@@ -83,5 +84,19 @@ describe('capacity: credit for what renters hold', () => {
 
   it('nothing held, nothing credited: claiming more than is free earns no credit', () => {
     expect(heldCredit({ cores: 0, memoryBytes: 0 }, { cores: 1.4, memoryBytes: 3 * GiB }, { offeredCpus: 4, freeCpus: 4, offeredMemoryBytes: 8 * GiB, freeMemoryBytes: 8 * GiB })).to.deep.equal({ cores: 0, memoryBytes: 0 });
+  });
+});
+
+describe('capacity: what the report says of a round', () => {
+  const base = { offeredCpus: 2, freeCpus: 1, offeredMemoryBytes: 4 * GiB, freeMemoryBytes: 3 * GiB, rentedCpus: 1, rentedMemoryBytes: 2 * GiB };
+
+  it('names the kind of round and the credit for capacity renters hold', () => {
+    expect(capacityNote({ ...base, kind: 'full', provenCores: 1.4, creditedCores: 0.42, creditedMemoryBytes: GiB })).to.equal(
+      'full-capacity round: rented 1 CPU, 2.0 GiB; 0.42 cores and 1.0 GiB credited at the last proven value for capacity renters hold',
+    );
+    expect(capacityNote({ ...base, kind: 'full', creditedCores: 0, creditedMemoryBytes: 0 })).to.equal('full-capacity round: rented 1 CPU, 2.0 GiB');
+    expect(capacityNote({ ...base, kind: 'held', creditedCores: 1.4, creditedMemoryBytes: 0 })).to.match(/^nothing free \(renters hold the capacity\): not scored; 1\.40 cores/);
+    expect(capacityNote({ ...base, kind: 'light' })).to.match(/^light round/);
+    expect(capacityNote({ ...base })).to.equal('');
   });
 });

@@ -5,6 +5,7 @@
  */
 import { formatBytes } from '../../common/units.js';
 import type { StoredMinerRound } from '../scoring/score-store.js';
+import type { RoundCapacity } from '../round-types.js';
 import { esc, trim } from './html.js';
 import { idTicks, lineChart, niceCeil, type Point } from './report-chart.js';
 
@@ -18,6 +19,17 @@ export function offerCell(cpus: number | undefined, bytes: number | undefined): 
 
 /** Core-equivalents with 2 decimals: "1.93 cores". */
 export const coresText = (cores: number): string => `${cores.toFixed(2)} ${cores === 1 ? 'core' : 'cores'}`;
+
+/** What kind of round it was and what of its proven capacity is credit for capacity renters hold; '' before rounds had kinds. */
+export function capacityNote(c: RoundCapacity | undefined): string {
+  if (!c?.kind) return '';
+  const credit = (c.creditedCores ?? 0) > 0 || (c.creditedMemoryBytes ?? 0) > 0
+    ? `; ${coresText(c.creditedCores ?? 0)} and ${formatBytes(c.creditedMemoryBytes ?? 0)} credited at the last proven value for capacity renters hold`
+    : '';
+  if (c.kind === 'held') return `nothing free (renters hold the capacity): not scored${credit}`;
+  if (c.kind === 'light') return 'light round (liveness; proven capacity unchanged)';
+  return `full-capacity round: rented ${c.rentedCpus} CPU, ${formatBytes(c.rentedMemoryBytes ?? 0)}${credit}`;
+}
 
 /** One round's proven capacity, as the chart draws it. */
 export interface CapacityPoint {

@@ -12,7 +12,7 @@ import type { ChallengeRecord } from '../round-types.js';
 import type { CurrentScore, ScorePoint, ScoreStore, StoredMinerRound, StoredRound } from '../scoring/score-store.js';
 import { GIB_PER_CORE, capacityWeights } from '../scoring/scoring.js';
 import { escapeHtml, esc } from './html.js';
-import { capacityCells, capacityCharts } from './report-capacity.js';
+import { capacityCells, capacityCharts, capacityNote } from './report-capacity.js';
 import { idTicks, lineChart } from './report-chart.js';
 import { detailsTable } from './report-details.js';
 import { challengeCharts, splitCalls } from './report-timeline.js';
@@ -96,6 +96,7 @@ function minerRoundSection(r: StoredMinerRound, open: boolean): string {
   const error = r.error ? ` · <span class="fail">${esc(r.error)}</span>` : r.lie ? ' · <span class="fail">lie: scored 0</span>' : '';
   return (
     `<details${open ? ' open' : ''}><summary>Round ${r.roundId} · ${esc(r.startedAt.toISOString())} · ${duration} s · score ${fixed3(r.roundScore)}${error}</summary>` +
+    (capacityNote(r.capacity) ? `<p class="meta">${esc(capacityNote(r.capacity))}</p>` : '') +
     componentsTable(r) +
     (r.findings.length ? `<h4>Findings</h4>${findingsList(r.findings)}` : '') +
     r.challenges.map((ch) => challengeSection(ch, r.claimed.cpuCount)).join('') +
