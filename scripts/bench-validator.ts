@@ -1,5 +1,5 @@
 /**
- * npx tsx scripts/bench-validator.ts [--miners 8] [--rounds 3]
+ * npx tsx scripts/bench-validator.ts [--miners 8] [--rounds 3] [--full]
  *
  * Validator round wall time for one miner, then for N miners challenged
  * concurrently (N real miner processes on this machine, each with its own
@@ -12,7 +12,8 @@
  * The figure that scales with the validator itself is its CPU per miner.
  * Also prints the largest RunChallengeResponse the miners sent in a full
  * round, as received off the wire (at most 1 MiB by design: output travels
- * in OutputChunk events, common/message-limits.ts).
+ * in OutputChunk events, common/message-limits.ts). --full makes every
+ * round a full-capacity round (every free CPU, memory up to 1 GiB).
  * Not a test: needs Docker, the base image and the probe (scripts/setup.sh).
  */
 import { mkdtempSync } from 'node:fs';
@@ -26,7 +27,10 @@ import { benchValidator } from './bench-validator-setup.js';
 import { removeResources } from '../test/support/docker.js';
 import { startMiner, type MinerProcess } from '../test/support/miner-process.js';
 
-const { values } = parseArgs({ options: { miners: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { miners: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' }, full: { type: 'boolean', default: false } },
+});
+const CAPACITY = values.full ? { capacity: { enabled: true, window_seconds: 0, max_memory: '1g' } } : {};
 const N = Number(values.miners);
 const ROUNDS = Number(values.rounds);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -45,6 +49,7 @@ async function measure(miners: MinerProcess[], dir: string, label: string): Prom
     miners: miners.map((m, i) => ({ name: `miner-${i}`, address: m.address })),
     concurrency: miners.length,
     memory: '320m',
+    ...CAPACITY,
     challenge_memory: '128m',
   });
   const walls: number[] = [];
