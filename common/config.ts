@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { parseMemory } from './units.js';
 import { isFailure } from './errors.js';
 import { rest } from './config-rest.js';
+import { dockerHostKeys } from './config-docker-host.js';
 import { validatorSection } from './config-validator.js';
 
 const memory = z.string().superRefine((text, ctx) => {
@@ -84,6 +85,7 @@ const docker = z.strictObject({
   internal_network: z.boolean().default(true),
   /** GPUs this host may hand out through DeviceRequests (needs the NVIDIA container toolkit); 0 = none. */
   gpu_count: z.number().int().min(0).default(0),
+  ...dockerHostKeys(memory),
 });
 
 const ssh = z

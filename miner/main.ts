@@ -8,16 +8,21 @@ import Docker from 'dockerode';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../common/config.js';
 import { errorMessage } from '../common/errors.js';
+import { parseMemory } from '../common/units.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { ChallengeRunner } from './challenges/challenge-runner.js';
 import { OrphanReaper } from './challenges/orphan-reaper.js';
 import { ChallengeAdmission, withChallengeLimits } from './challenges/challenge-limits.js';
 import { ContainerManager } from './containers/container-manager.js';
+import { loadOrCreateInstanceId } from './containers/instance-id.js';
+import { acquirePrefixLock, engineEndpoint } from './containers/prefix-lock.js';
 import { startMinerServer, type RunningServer } from './server/grpc-server.js';
 import { rateLimited, RateLimiter } from './server/rate-limit.js';
 import { serveRestApi, type RunningRestServer } from './rest/rest-server.js';
 import { MinerService } from './miner-service.js';
 import { Reconciler } from './allocations/reconciler.js';
+import { DiskGuard } from './allocations/disk-guard.js';
+import { Counter } from 'prom-client';
 import { SshGateway } from './ssh/ssh-gateway.js';
 import { loadOrCreateHostKey } from './ssh/ssh-host-key.js';
 import { MinerMetrics } from './telemetry/miner-metrics.js';
@@ -41,23 +46,31 @@ interface Parts {
   manager: ContainerManager;
   service: MinerService;
   reconciler: Reconciler;
+  diskGuard: DiskGuard;
   metrics: MinerMetrics;
   hostKeyFingerprint: string;
 }
 
 /** Wires the miner's components from the configuration; nothing runs yet. */
-function assemble(config: Config, log: Logger): Parts {
+function assemble(config: Config, docker: Docker, instanceId: string, log: Logger): Parts {
   const hostKey = loadOrCreateHostKey(config.ssh.host_key);
   // Capacity is read through `service`, created below.
   const metrics = new MinerMetrics(() => service.capacity());
-  const docker = new Docker();
   const manager = new ContainerManager(
     docker,
     {
       image: config.docker.base_image,
-      instance: config.docker.container_prefix,
+      maker: { prefix: config.docker.container_prefix, instanceId },
       pidsLimit: config.docker.pids_limit,
       internalNetwork: config.docker.internal_network,
+      disk: {
+        layerBytes: parseMemory(config.docker.disk_limit, 'docker.disk_limit'),
+        io: {
+          readBps: parseMemory(config.docker.io_read_bps, 'docker.io_read_bps'),
+          writeBps: parseMemory(config.docker.io_write_bps, 'docker.io_write_bps'),
+          weight: config.docker.io_weight,
+        },
+      },
     },
     log.child({ part: 'containers' }),
   );
@@ -93,7 +106,23 @@ function assemble(config: Config, log: Logger): Parts {
   const reaper = new OrphanReaper(docker, log.child({ part: 'adoption' }));
   const reconcilerLog = log.child({ part: 'reconciler' });
   const reconciler = new Reconciler(service.allocations, manager, config.leases.reconcile_interval_seconds * 1000, reconcilerLog, Date.now, (id) => reaper.reap(id));
-  return { manager, service, reconciler, metrics, hostKeyFingerprint: hostKey.fingerprint };
+  const diskGuard = guardDisks(config, docker, service, metrics, log);
+  return { manager, service, reconciler, diskGuard, metrics, hostKeyFingerprint: hostKey.fingerprint };
+}
+
+/** docker.disk_limit on every ready allocation, each reconcile interval; removals are counted. */
+function guardDisks(config: Config, docker: Docker, service: MinerService, metrics: MinerMetrics, log: Logger): DiskGuard {
+  const removals = new Counter({
+    name: 'polarise_miner_disk_limit_removals_total',
+    help: 'Allocations removed because their writable layer went above docker.disk_limit',
+    registers: [metrics.registry],
+  });
+  const options = {
+    limitBytes: parseMemory(config.docker.disk_limit, 'docker.disk_limit'),
+    intervalMs: config.leases.reconcile_interval_seconds * 1000,
+    onRemoved: () => removals.inc(),
+  };
+  return new DiskGuard(service.allocations, docker, options, log.child({ part: 'disk-guard' }));
 }
 
 /**
@@ -115,6 +144,21 @@ async function adopt(parts: Parts, config: Config, log: Logger): Promise<void> {
     log.error('Docker is not usable yet; will keep trying', { error: errorMessage(err) });
   }
   parts.reconciler.start();
+  parts.diskGuard.start();
+}
+
+/**
+ * This miner's instance id, and the lock on its container prefix on this
+ * engine, held until the process ends: a second miner with the same prefix
+ * stops here, before it touches Docker.
+ */
+async function takePrefix(config: Config, docker: Docker, log: Logger): Promise<string> {
+  const instanceId = loadOrCreateInstanceId(config.docker.state_dir);
+  const prefix = config.docker.container_prefix;
+  const engine = await engineEndpoint(docker.modem as unknown as Parameters<typeof engineEndpoint>[0]);
+  await acquirePrefixLock(engine, { pid: process.pid, instance: instanceId, prefix, stateDir: config.docker.state_dir });
+  log.info('holding the container prefix on this Docker engine', { prefix, engine, instance: instanceId });
+  return instanceId;
 }
 
 async function serveOperatorMetrics(parts: Parts, config: Config, log: Logger): Promise<MetricsEndpoint | undefined> {
@@ -132,6 +176,7 @@ function stopOnSignals(parts: Parts, server: RunningServer, metricsEndpoint: Met
     stopping = true;
     log.info('shutting down; leases and containers stay', { signal });
     parts.reconciler.stop();
+    parts.diskGuard.stop();
     void Promise.all([server.stop(), rest?.stop(), parts.service.close(), metricsEndpoint?.close()]).then(() => {
       log.info('stopped');
       process.exit(0);
@@ -152,7 +197,9 @@ async function main(): Promise<void> {
   }
   const log = createLogger({ component: 'miner' });
   const config = loadConfig(values.config!);
-  const parts = assemble(config, log);
+  const docker = new Docker();
+  const instanceId = await takePrefix(config, docker, log);
+  const parts = assemble(config, docker, instanceId, log);
   await adopt(parts, config, log);
   const metricsEndpoint = await serveOperatorMetrics(parts, config, log);
   // One handler object (and one set of rate buckets per identity) behind both APIs.

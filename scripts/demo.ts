@@ -13,6 +13,23 @@ import { errorMessage } from '../common/errors.js';
 const CONFIG = 'config/config.yaml';
 const DEMO_DIR = 'var/demo';
 
+/**
+ * The demo's miner is a second miner on this engine: it must not collide
+ * with one started by `npm run miner` (same config file), so it gets its
+ * own container prefix, state (instance id, lock, host key) and ports.
+ */
+const DEMO_PREFIX = 'polarise-demo-';
+const DEMO_MINER_ENV: NodeJS.ProcessEnv = {
+  POLARISE_NETWORK_PORT: '0',
+  POLARISE_NETWORK_HOST: '127.0.0.1',
+  POLARISE_DOCKER_CONTAINER_PREFIX: DEMO_PREFIX,
+  POLARISE_DOCKER_STATE_DIR: `${DEMO_DIR}/miner`,
+  POLARISE_SSH_HOST_KEY: `${DEMO_DIR}/miner/ssh_host_ed25519_key`,
+  POLARISE_SSH_PORT_RANGE: '2400-2449',
+  POLARISE_METRICS_ENABLED: 'false',
+  POLARISE_REST_ENABLED: 'false',
+};
+
 function say(text: string): void {
   process.stderr.write(`\x1b[1m[start]\x1b[0m ${text}\n`);
 }
@@ -22,7 +39,7 @@ async function startMiner(): Promise<{ port: number; stop: () => Promise<void> }
   const log = createWriteStream(`${DEMO_DIR}/miner.log`);
   // Port 0: a free port, read back from the miner's log line.
   const child = spawn(process.execPath, ['--import', 'tsx', 'miner/main.ts', '--config', CONFIG], {
-    env: { ...process.env, POLARISE_NETWORK_PORT: '0', POLARISE_NETWORK_HOST: '127.0.0.1' },
+    env: { ...process.env, ...DEMO_MINER_ENV },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));

@@ -9,6 +9,9 @@
  * backstop). Every pass first re-checks the host firewall's isolation rules
  * and restores missing ones; while they cannot be restored, Allocate is
  * refused (host-firewall.ts). That check runs even when Docker is down.
+ * It only ever sees what this miner instance made (ContainerManager lists
+ * by instance id): another miner's containers on the same engine, even
+ * half-created ones under the same prefix, are never adopted or removed.
  */
 import type { Logger } from '../../common/logger.js';
 import { LABELS } from '../containers/container-labels.js';
@@ -20,6 +23,8 @@ export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Unlabelled leftovers of an older miner are claimed once, on the first pass that reaches Docker. */
+  private claimedUnlabelled = false;
 
   constructor(
     private readonly allocations: Allocations,
@@ -58,6 +63,11 @@ export class Reconciler {
   private async pass(): Promise<void> {
     await this.allocations.isolation.ensure();
     const { registry } = this.allocations;
+    if (!this.claimedUnlabelled) {
+      const claimed = await this.manager.claimUnlabelled();
+      this.claimedUnlabelled = true;
+      if (claimed.containers + claimed.networks > 0) this.log.info('took over containers and networks an older miner left under this prefix', claimed);
+    }
     const listedAt = this.now();
     const containers = await this.manager.listContainers();
     const networks = await this.manager.listNetworks();

@@ -4,8 +4,10 @@
  * Docker. The password is never among them: only its scrypt hash.
  */
 export const LABELS = {
-  /** Marks what one miner instance manages; the value is its container prefix. */
+  /** The container prefix of the miner that made it. */
   miner: 'polarise.miner',
+  /** The id of the miner instance that made it (instance-id.ts); a miner touches nothing without its own. */
+  instance: 'polarise.instance',
   /** "container" or "network". */
   kind: 'polarise.kind',
   version: 'polarise.version',
@@ -48,9 +50,16 @@ export interface AllocationRecord {
   expiresAt: Date;
 }
 
-export function containerLabels(instance: string, r: AllocationRecord): Record<string, string> {
+/** Who made a container or network: the miner's container prefix and instance id. */
+export interface Maker {
+  prefix: string;
+  instanceId: string;
+}
+
+export function containerLabels(maker: Maker, r: AllocationRecord): Record<string, string> {
   return {
-    [LABELS.miner]: instance,
+    [LABELS.miner]: maker.prefix,
+    [LABELS.instance]: maker.instanceId,
     [LABELS.kind]: 'container',
     [LABELS.version]: LABEL_VERSION,
     [LABELS.owner]: r.owner,
@@ -68,8 +77,25 @@ export function containerLabels(instance: string, r: AllocationRecord): Record<s
   };
 }
 
-export function networkLabels(instance: string, containerName: string): Record<string, string> {
-  return { [LABELS.miner]: instance, [LABELS.kind]: 'network', [LABELS.version]: LABEL_VERSION, [LABELS.network]: containerName };
+export function networkLabels(maker: Maker, containerName: string): Record<string, string> {
+  return {
+    [LABELS.miner]: maker.prefix,
+    [LABELS.instance]: maker.instanceId,
+    [LABELS.kind]: 'network',
+    [LABELS.version]: LABEL_VERSION,
+    [LABELS.network]: containerName,
+  };
+}
+
+/**
+ * Whether a miner may touch what carries `labels`: its own instance id, or
+ * no instance id at all (made by a miner older than instance ids) and
+ * claimed by this miner at start (ContainerManager.claimUnlabelled).
+ */
+export function madeBy(maker: Maker, labels: Record<string, string> | undefined, id: string, claimed: ReadonlySet<string>): boolean {
+  if (labels?.[LABELS.miner] !== maker.prefix) return false;
+  const instance = labels[LABELS.instance];
+  return instance === undefined ? claimed.has(id) : instance === maker.instanceId;
 }
 
 function stringArray(text: string | undefined): string[] | null {

@@ -4,32 +4,23 @@
  * container is handed out. Only plain types cross this module's boundary.
  */
 import { dockerFailure } from './docker-errors.js';
+import { hardenedHostConfig } from './hardened-host-config.js';
+import { blockDeviceOf, dockerRootDir, ioHostConfig, isStorageOptUnsupported, type IoLimits } from './disk-limits.js';
 import type Docker from 'dockerode';
-import { Failure } from '../../common/errors.js';
+import { errorMessage, Failure } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { DeviceRequestSpec } from '../allocations/allocation-request.js';
-import { containerLabels, LABELS, networkLabels, PENDING_SUFFIX, type AllocationRecord } from './container-labels.js';
-
-/**
- * Capabilities kept after dropping ALL. Enough for root to administer its own
- * container (install packages, own files, switch users, signal its processes):
- *  - CHOWN, DAC_OVERRIDE, FOWNER, FSETID: dpkg/apt and everyday file handling
- *    as root (chown, write files root does not own, keep setgid bits);
- *  - SETUID, SETGID: su, apt's `_apt` sandbox user, daemons that drop root;
- *  - KILL: signal processes of other users inside the container;
- *  - NET_BIND_SERVICE: listen on ports below 1024 in its own network namespace.
- * Dropped from Docker's defaults: NET_RAW (raw sockets, spoofing), MKNOD
- * (device nodes), SETFCAP/SETPCAP (file capabilities), SYS_CHROOT, AUDIT_WRITE.
- */
-export const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'SETUID', 'SETGID', 'KILL', 'NET_BIND_SERVICE'];
+import { containerLabels, LABELS, madeBy, networkLabels, PENDING_SUFFIX, type AllocationRecord, type Maker } from './container-labels.js';
 
 export interface ContainerManagerOptions {
   image: string;
-  /** container_prefix; also the value of the polarise.miner label. */
-  instance: string;
+  /** container_prefix (the polarise.miner label) and instance id (the polarise.instance label). */
+  maker: Maker;
   pidsLimit: number;
   /** Internal networks have no route out of the host (no NAT, no gateway). */
   internalNetwork: boolean;
+  /** docker.disk_limit (StorageOpt size where the driver supports it) and docker.io_*. */
+  disk: { layerBytes: number; io: IoLimits };
 }
 
 export interface ContainerPlan {
@@ -57,14 +48,21 @@ function statusOf(err: unknown): number | undefined {
 }
 
 export class ContainerManager {
+  /** Containers and networks without an instance id that this miner took over at start (ids). */
+  private readonly claimed = new Set<string>();
+  /** Whether the storage driver takes StorageOpt size; undefined until the first create tells. */
+  private storageQuota: boolean | undefined;
+  private device: Promise<string | undefined> | undefined;
+  private weightWarned = false;
+
   constructor(
     private readonly docker: Docker,
     private readonly options: ContainerManagerOptions,
     private readonly log: Logger,
   ) {}
 
-  get instance(): string {
-    return this.options.instance;
+  get maker(): Maker {
+    return this.options.maker;
   }
 
   /** The engine's CPUs and memory. */
@@ -96,7 +94,7 @@ export class ContainerManager {
         Internal: this.options.internalNetwork,
         CheckDuplicate: true,
         Options: { 'com.docker.network.bridge.name': bridge },
-        Labels: networkLabels(this.options.instance, name),
+        Labels: networkLabels(this.options.maker, name),
       });
     } catch (err) {
       throw dockerFailure(err, `create network ${name}`);
@@ -110,47 +108,51 @@ export class ContainerManager {
    */
   async createContainer(plan: ContainerPlan): Promise<string> {
     const { record } = plan;
-    const { pidsLimit, image } = this.options;
-    const cpuset = record.cpuset.join(',');
+    const spec: Docker.ContainerCreateOptions = {
+      name: record.name + PENDING_SUFFIX,
+      Hostname: record.name.slice(0, 63).replace(/[^a-zA-Z0-9-]/g, '-').replace(/^-+|-+$/g, '') || 'polarise',
+      Image: this.options.image,
+      // The container's own command only keeps it alive; renters work
+      // through SSH sessions (docker exec). Init reaps their orphans.
+      Entrypoint: ['sleep'],
+      Cmd: ['infinity'],
+      WorkingDir: '/root',
+      Labels: containerLabels(this.options.maker, record),
+      HostConfig: { ...hardenedHostConfig(plan, this.options.pidsLimit), ...ioHostConfig(this.options.disk.io, await this.ioDevice()) },
+    };
+    const quota = this.options.disk.layerBytes;
     try {
-      const container = await this.docker.createContainer({
-        name: record.name + PENDING_SUFFIX,
-        Hostname: record.name.slice(0, 63).replace(/[^a-zA-Z0-9-]/g, '-').replace(/^-+|-+$/g, '') || 'polarise',
-        Image: image,
-        // The container's own command only keeps it alive; renters work
-        // through SSH sessions (docker exec). Init reaps their orphans.
-        Entrypoint: ['sleep'],
-        Cmd: ['infinity'],
-        WorkingDir: '/root',
-        Labels: containerLabels(this.options.instance, record),
-        HostConfig: {
-          Memory: record.memoryBytes,
-          MemorySwap: record.memoryBytes, // no swap
-          NanoCpus: record.cpuCount * 1e9,
-          CpusetCpus: cpuset,
-          PidsLimit: pidsLimit,
-          // /dev/shm is charged to the container's memory cgroup; let it
-          // use up to the limit (the validator's memory challenge keeps its
-          // data there).
-          ShmSize: record.memoryBytes,
-          SecurityOpt: ['no-new-privileges:true'],
-          CapDrop: ['ALL'],
-          CapAdd: CAPABILITIES,
-          Privileged: false,
-          Init: true,
-          ReadonlyRootfs: false,
-          IpcMode: 'private',
-          NetworkMode: record.network,
-          RestartPolicy: { Name: 'unless-stopped', MaximumRetryCount: 0 },
-          Binds: [],
-          Mounts: [],
-          DeviceRequests: plan.deviceRequests.length ? plan.deviceRequests : undefined,
-        },
-      });
-      return container.id;
+      if (this.storageQuota === false) return (await this.docker.createContainer(spec)).id;
+      try {
+        const id = (await this.docker.createContainer({ ...spec, HostConfig: { ...spec.HostConfig, StorageOpt: { size: String(quota) } } })).id;
+        this.storageQuota = true;
+        return id;
+      } catch (err) {
+        if (!isStorageOptUnsupported(err)) throw err;
+        this.storageQuota = false;
+        this.log.info('the storage driver cannot limit a writable layer (--storage-opt size); the disk guard bounds it instead', { reason: errorMessage(err).slice(0, 200) });
+        return (await this.docker.createContainer(spec)).id;
+      }
     } catch (err) {
       throw dockerFailure(err, `create container ${record.name}`);
     }
+  }
+
+  /** The disk under Docker's data that block I/O limits apply to (found once; undefined: none can be). */
+  private ioDevice(): Promise<string | undefined> {
+    this.device ??= dockerRootDir(this.docker).then(
+      (dir) => {
+        const found = blockDeviceOf(dir);
+        if ('reason' in found) this.log.warn('block I/O is not throttled', { reason: found.reason });
+        else this.log.info('block I/O limits apply to the disk under Docker\'s data', { device: found.device, dir, ...this.options.disk.io });
+        return 'device' in found ? found.device : undefined;
+      },
+      (err: unknown) => {
+        this.device = undefined; // asked again next time
+        throw dockerFailure(err, 'docker info');
+      },
+    );
+    return this.device;
   }
 
   /**
@@ -182,11 +184,26 @@ export class ContainerManager {
       if (!hc.CapDrop?.includes('ALL')) wrong.push('CapDrop lacks ALL');
       if ((hc.Binds?.length ?? 0) > 0 || (info.Mounts?.length ?? 0) > 0) wrong.push('the container has mounts');
       if (!info.State.Running) wrong.push(`state is ${info.State.Status}, wanted running`);
+      await this.checkDisk(hc, expect);
       if (wrong.length) {
         throw new Failure('internal', `Docker did not apply the requested limits to ${record.name}: ${wrong.join('; ')}`);
       }
     } catch (err) {
       throw dockerFailure(err, `start container ${record.name}`);
+    }
+  }
+
+  /** The block I/O limits and the layer quota were applied; an unsupported weight is only warned about (once). */
+  private async checkDisk(hc: Docker.HostConfig & { StorageOpt?: Record<string, string> }, expect: (what: string, actual: unknown, wanted: unknown) => void) {
+    const { io, layerBytes } = this.options.disk;
+    if (await this.ioDevice()) {
+      expect('BlkioDeviceReadBps', hc.BlkioDeviceReadBps?.[0]?.Rate, io.readBps);
+      expect('BlkioDeviceWriteBps', hc.BlkioDeviceWriteBps?.[0]?.Rate, io.writeBps);
+    }
+    if (this.storageQuota) expect('StorageOpt size', hc.StorageOpt?.size, String(layerBytes));
+    if (io.weight > 0 && hc.BlkioWeight !== io.weight && !this.weightWarned) {
+      this.weightWarned = true;
+      this.log.warn('the engine discarded docker.io_weight (its kernel has no blkio weight: CFQ/BFQ on cgroup v1, io.weight on v2)', { asked: io.weight, applied: hc.BlkioWeight });
     }
   }
 
@@ -249,10 +266,36 @@ export class ContainerManager {
     }
   }
 
-  /** Every container this miner instance manages, ready or not. */
+  /** Every container this miner instance made (or claimed), ready or not. */
   async listContainers(): Promise<ManagedContainer[]> {
+    const list = await this.listAllContainers();
+    return list.filter((c) => madeBy(this.options.maker, c.labels, c.id, this.claimed));
+  }
+
+  /** Every network this miner instance made (or claimed). */
+  async listNetworks(): Promise<ManagedNetwork[]> {
+    const list = await this.listAllNetworks();
+    return list.filter((n) => madeBy(this.options.maker, n.labels, n.id, this.claimed));
+  }
+
+  /**
+   * Takes over what a miner older than instance ids left under this prefix
+   * (no polarise.instance label): called once, at start, while this miner
+   * holds the prefix lock, so no other live miner is creating them now.
+   * Claims are by id and never extended later. Returns how many.
+   */
+  async claimUnlabelled(): Promise<{ containers: number; networks: number }> {
+    const unlabelled = (labels: Record<string, string>) => labels[LABELS.instance] === undefined;
+    const containers = (await this.listAllContainers()).filter((c) => unlabelled(c.labels));
+    const networks = (await this.listAllNetworks()).filter((n) => unlabelled(n.labels));
+    for (const x of [...containers, ...networks]) this.claimed.add(x.id);
+    return { containers: containers.length, networks: networks.length };
+  }
+
+  /** Every container under this miner's prefix label, whoever made it. */
+  private async listAllContainers(): Promise<ManagedContainer[]> {
     try {
-      const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.miner}=${this.options.instance}`] } });
+      const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.miner}=${this.options.maker.prefix}`] } });
       return list.map((c) => {
         const dockerName = (c.Names[0] ?? '').replace(/^\//, '');
         return { id: c.Id, dockerName, pending: dockerName.endsWith(PENDING_SUFFIX), state: c.State, labels: c.Labels ?? {} };
@@ -262,11 +305,10 @@ export class ContainerManager {
     }
   }
 
-  /** Every network this miner instance made. */
-  async listNetworks(): Promise<ManagedNetwork[]> {
+  private async listAllNetworks(): Promise<(ManagedNetwork & { labels: Record<string, string> })[]> {
     try {
-      const list = await this.docker.listNetworks({ filters: { label: [`${LABELS.miner}=${this.options.instance}`] } });
-      return list.map((n) => ({ id: n.Id, name: n.Name }));
+      const list = await this.docker.listNetworks({ filters: { label: [`${LABELS.miner}=${this.options.maker.prefix}`] } });
+      return list.map((n) => ({ id: n.Id, name: n.Name, labels: n.Labels ?? {} }));
     } catch (err) {
       throw dockerFailure(err, 'list networks');
     }

@@ -1,10 +1,11 @@
 /**
  * Starts a real miner (`tsx miner/main.ts`) as a child process with its own
  * config file: its own port, container prefix, SSH port range and state
- * folder, so that test suites never touch each other's containers.
+ * folder (instance id, SSH host key), so that test suites never touch each
+ * other's containers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -12,6 +13,8 @@ import { testPki, type TestPki } from './pki.js';
 
 export interface MinerProcess {
   address: string;
+  /** Its instance id (docker.state_dir/instance-id), the polarise.instance label of what it makes. */
+  instanceId(): string;
   port: number;
   pki: TestPki;
   configPath: string;
@@ -52,7 +55,7 @@ export async function startMiner(options: MinerOptions = {}): Promise<MinerProce
     const defaults: Record<string, Record<string, unknown>> = {
       network: { host: '127.0.0.1', port: 0, advertise_host: '127.0.0.1' },
       security: { ca_cert: pki.caCert, cert: pki.miner.cert, key: pki.miner.key },
-      docker: { container_prefix: prefix, default_memory: '256m', host_reserve_memory: '512m' },
+      docker: { container_prefix: prefix, state_dir: stateDir, default_memory: '256m', host_reserve_memory: '512m' },
       ssh: { port_range: sshPortRange(), host_key: join(stateDir, 'ssh_host_ed25519_key') },
     };
     for (const [section, values] of Object.entries(options.config ?? {})) {
@@ -67,6 +70,7 @@ export async function startMiner(options: MinerOptions = {}): Promise<MinerProce
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
+  let listening = false;
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`miner did not start within 30 s:\n${logs.join('\n')}`)), 30_000);
     const onLine = (chunk: Buffer) => {
@@ -75,6 +79,7 @@ export async function startMiner(options: MinerOptions = {}): Promise<MinerProce
         const match = /"msg":"miner listening[^"]*".*"port":(\d+)/.exec(line);
         if (match) {
           clearTimeout(timer);
+          listening = true;
           resolve(Number(match[1]));
         }
       }
@@ -83,12 +88,15 @@ export async function startMiner(options: MinerOptions = {}): Promise<MinerProce
     child.stderr!.on('data', onLine);
     child.on('exit', (code) => {
       clearTimeout(timer);
+      // Refused at start: nothing will reuse its fresh state folder.
+      if (!listening && !options.reuse) rmSync(stateDir, { recursive: true, force: true });
       reject(new Error(`miner exited with ${code} before listening:\n${logs.join('\n')}`));
     });
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
     address: `localhost:${port}`,
+    instanceId: () => readFileSync(join(stateDir, 'instance-id'), 'utf8').trim(),
     port,
     pki,
     configPath,
