@@ -77,16 +77,16 @@ async function main(): Promise<void> {
     'b. inspect with size (each)': async () => {
       for (const m of made) await inspectWithSize(m.c);
     },
+    'c. the guard: du -B1 + du --inodes for all': () => layerUsages(made.map((m) => m.upper)),
     'd. du -s -B1 (a process each)': async () => {
       for (const m of made) await run('du', ['-s', '-B1', m.upper]);
     },
-    'c. the guard: du -B1 + du --inodes for all': () => layerUsages(made.map((m) => m.upper)),
   };
   console.log(`${N} containers (one with 20 000 files), median of ${ROUNDS} full passes:`);
   for (const [name, pass] of Object.entries(passes)) {
     const results = [];
     for (let r = 0; r < ROUNDS; r++) results.push(await timed(pass));
-    console.log(`  ${name.padEnd(34)} ${median(results.map((x) => x.ms)).toFixed(0).padStart(6)} ms wall, ${median(results.map((x) => x.cpuMs)).toFixed(0).padStart(5)} ms miner CPU`);
+    console.log(`  ${name.padEnd(44)} ${median(results.map((x) => x.ms)).toFixed(0).padStart(6)} ms wall, ${median(results.map((x) => x.cpuMs)).toFixed(0).padStart(5)} ms miner CPU`);
   }
   for (const [what, m] of [['a 1 GiB sparse file', made[1]!], ['200 MiB reserved by fallocate -n', made[2]!]] as const) {
     const sizeRw = ((await inspectWithSize(m.c)) as { SizeRw: number }).SizeRw;

@@ -44,7 +44,16 @@ describe('disk guard: docker.disk_limit and block I/O', function () {
   after(async () => {
     await miner?.stop();
     if (miner) {
-      await removeResources(miner.prefix);
+      // A removal the guard started may still be finishing (Docker answers 409 meanwhile).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await removeResources(miner.prefix);
+          break;
+        } catch (err) {
+          if (attempt >= 10) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
       rmSync(miner.stateDir, { recursive: true, force: true });
     }
   });
