@@ -37,15 +37,11 @@ export function parseIdentityUri(uri: string): Identity | null {
 }
 
 /**
- * Finds the Polarise identity in Node's `subjectaltname` text
- * ("DNS:x, URI:spiffe://polarise/validator/v1, IP Address:...").
+ * The Polarise identity of a certificate whose SANs carry exactly one URI.
+ * A certificate with several URI SANs names no identity: which one counts
+ * must never depend on their order or on how they are printed.
  */
-export function identityFromSubjectAltName(san: string | undefined): Identity | null {
-  if (!san) return null;
-  for (const part of san.split(/,\s*/)) {
-    if (!part.startsWith('URI:')) continue;
-    const identity = parseIdentityUri(part.slice(4));
-    if (identity) return identity;
-  }
-  return null;
+export function identityFromUris(uris: readonly string[]): Identity | null {
+  if (uris.length !== 1) return null;
+  return parseIdentityUri(uris[0]!);
 }

@@ -22,6 +22,14 @@ export interface LoggerOptions {
   write?: (line: string) => void;
 }
 
+/** C0 and C1 controls, DEL and the Unicode line/paragraph separators. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** Text from a peer can hold newlines or terminal escapes; a log line shows them as \uXXXX. */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function redact(fields: Fields): Fields {
   const out: Fields = {};
   for (const [k, v] of Object.entries(fields)) {
@@ -44,11 +52,12 @@ export function createLogger(base: Fields = {}, options: LoggerOptions = {}): Lo
     if (pretty) {
       const time = new Date().toISOString().slice(11, 23);
       const extra = Object.entries(all)
-        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .map(([k, v]) => `${escapeControl(k)}=${escapeControl(typeof v === 'string' ? v : String(JSON.stringify(v)))}`)
         .join(' ');
-      write(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? '  ' + extra : ''}`);
+      write(`${time} ${level.toUpperCase().padEnd(5)} ${escapeControl(msg)}${extra ? '  ' + extra : ''}`);
     } else {
-      write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...all }));
+      // JSON escapes C0 controls itself; C1 and U+2028/9 it leaves raw.
+      write(escapeControl(JSON.stringify({ time: new Date().toISOString(), level, msg, ...all })));
     }
   };
   return {

@@ -19,7 +19,9 @@ import type {
   RunChallengeRequest,
 } from '../common/gen/polarise/v1/miner.js';
 import type { Config } from '../common/config.js';
-import { Failure, errorMessage, invalidArgument, notFound, permissionDenied } from '../common/errors.js';
+import { Failure, errorMessage, invalidArgument, notFound } from '../common/errors.js';
+import { FIELD_LIMITS, capLength } from '../common/field-limits.js';
+import { argvDigest } from '../common/argv-digest.js';
 import type { Identity } from '../common/identity.js';
 import type { Logger } from '../common/logger.js';
 import { parseMemory } from '../common/units.js';
@@ -248,13 +250,15 @@ export class MinerService implements MinerHandlers {
   }
 
   /** The caller's ready allocation named by `containerId`, or NOT_FOUND / PERMISSION_DENIED. */
+  /**
+   * Someone else's container is NOT_FOUND too, with the same message: a
+   * caller learns nothing about containers it does not own.
+   */
   private owned(containerId: string, caller: Identity): Allocation {
-    if (!containerId.trim()) throw invalidArgument('container_id', 'is required');
+    if (!capLength('container_id', containerId, FIELD_LIMITS.container_id).trim()) throw invalidArgument('container_id', 'is required');
     const allocation = this.registry.find(containerId);
-    if (!allocation || allocation.state !== 'ready' || !allocation.id) throw notFound(`no container "${containerId}" on this miner`);
-    if (allocation.record.owner !== caller.uri && !isOperator(caller)) {
-      throw permissionDenied(`container "${containerId}" belongs to someone else`);
-    }
+    const visible = allocation && (allocation.record.owner === caller.uri || isOperator(caller));
+    if (!visible || allocation.state !== 'ready' || !allocation.id) throw notFound(`no container "${containerId}" of yours on this miner`);
     return allocation;
   }
 
@@ -266,6 +270,8 @@ export class MinerService implements MinerHandlers {
 
   async runChallenge(request: RunChallengeRequest, caller: Identity, sink: EventSink): Promise<void> {
     const allocation = this.owned(request.containerId, caller);
+    // Who ran what where, for every caller (operators too); a digest, not the argv, which may carry secrets.
+    this.log.info('runChallenge', { caller: caller.uri, container: allocation.record.name, argvSha256: argvDigest(request.command), args: request.command.length });
     await this.deps.runner.run({ containerId: allocation.id! }, request, sink);
   }
 

@@ -6,6 +6,7 @@
  */
 import ssh2 from 'ssh2';
 import { invalidArgument } from '../../common/errors.js';
+import { FIELD_LIMITS, capLength } from '../../common/field-limits.js';
 import { formatBytes, parseMemory } from '../../common/units.js';
 
 /** The request's fields (AllocateRequest is structurally one of these). */
@@ -50,11 +51,11 @@ export interface AllocationSpec {
 }
 
 export const MAX_PUBLIC_KEYS = 16;
-const MAX_KEY_LINE = 16 * 1024;
 const MAX_DEVICES = 16;
 
 function parseDevice(text: string, field: string): { spec: DeviceRequestSpec; gpus: number } {
   const gpu = { Driver: 'nvidia', Capabilities: [['gpu']] };
+  capLength(field, text, FIELD_LIMITS.device);
   const match = /^gpu:(all|count=(\d{1,3})|id=([A-Za-z0-9-]{1,64}))$/.exec(text.trim());
   if (!match) {
     throw invalidArgument(field, `"${text}" is not a supported device; use "gpu:all", "gpu:count=N" or "gpu:id=<index or UUID>"`);
@@ -70,9 +71,8 @@ function parseDevice(text: string, field: string): { spec: DeviceRequestSpec; gp
 
 /** Parses one authorized_keys line (no options) and returns "type base64". */
 export function parsePublicKey(line: string, field: string): string {
-  const text = line.trim();
+  const text = capLength(field, line, FIELD_LIMITS.public_key).trim();
   if (!text) throw invalidArgument(field, 'is empty');
-  if (text.length > MAX_KEY_LINE) throw invalidArgument(field, `is longer than ${MAX_KEY_LINE} characters`);
   if (/[\r\n]/.test(text)) throw invalidArgument(field, 'must be a single authorized_keys line');
   const parts = text.split(/\s+/);
   const parsed = ssh2.utils.parseKey(parts.slice(0, 2).join(' '));
@@ -83,7 +83,17 @@ export function parsePublicKey(line: string, field: string): string {
   return `${parsed.type} ${parsed.getPublicSSH().toString('base64')}`;
 }
 
+/** Every string of the request capped (and the lists' lengths) before any of them is parsed. */
+function capFields(input: AllocationInput): void {
+  capLength('memory', input.memory, FIELD_LIMITS.memory);
+  if (input.devices.length > MAX_DEVICES) throw invalidArgument('devices', `at most ${MAX_DEVICES} entries`);
+  input.devices.forEach((text, i) => capLength(`devices[${i}]`, text, FIELD_LIMITS.device));
+  if (input.publicKeys.length > MAX_PUBLIC_KEYS) throw invalidArgument('public_keys', `at most ${MAX_PUBLIC_KEYS} keys`);
+  input.publicKeys.forEach((line, i) => capLength(`public_keys[${i}]`, line, FIELD_LIMITS.public_key));
+}
+
 export function parseAllocationRequest(input: AllocationInput, d: AllocationDefaults): AllocationSpec {
+  capFields(input);
   // memory
   const memoryText = input.memory.trim() === '' ? d.defaultMemory : input.memory;
   const memoryBytes = parseMemory(memoryText, 'memory');

@@ -75,7 +75,7 @@ export async function startMinerServer(options: MinerServerOptions): Promise<Run
 
   server.addService(MinerServiceService, implementation);
   addStandardServices(server, health);
-  const tls = serverCredentials(options.tls);
+  const tls = serverCredentials({ ...options.tls, warn: (message) => log.warn(message) });
   const port = await listen(server, options, tls);
   health.set('', Serving.SERVING);
   health.set(MINER_SERVICE, Serving.SERVING);

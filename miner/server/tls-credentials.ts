@@ -1,9 +1,11 @@
 /**
  * The miner's TLS credentials: mutual TLS only, from files that are watched,
- * so replaced certificates apply to new connections without a restart.
+ * so replaced certificates apply to new connections without a restart. The
+ * certificate and key are taken only as a matching pair.
  */
 import { experimental, type ServerCredentials } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
+import { PairedFileCertificateProvider, pairProblem } from './paired-certificates.js';
 
 export interface TlsFiles {
   caCert: string;
@@ -11,6 +13,8 @@ export interface TlsFiles {
   key: string;
   /** How often the files are read again, so certificates rotate without a restart. */
   reloadMs?: number;
+  /** Told when a reload was not taken (e.g. a new certificate with the old key). */
+  warn?: (message: string) => void;
 }
 
 export interface WatchedCredentials {
@@ -33,14 +37,17 @@ export function serverCredentials(tls: TlsFiles): WatchedCredentials {
       throw new Error(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
   }
+  const problem = pairProblem(readFileSync(tls.cert), readFileSync(tls.key));
+  if (problem) throw new Error(`security.cert ${tls.cert} and security.key ${tls.key}: ${problem}`);
   // The files are watched: replaced certificates apply to new connections
   // without a restart. requireClientCertificate: a client without a
   // certificate signed by our CA fails the handshake and reaches no handler.
-  const files = new experimental.FileWatcherCertificateProvider({
+  const files = new PairedFileCertificateProvider({
     caCertificateFile: tls.caCert,
     certificateFile: tls.cert,
     privateKeyFile: tls.key,
     refreshIntervalMs: tls.reloadMs ?? 60_000,
+    onRejected: (reason) => tls.warn?.(`TLS files not reloaded: ${reason}`),
   });
   let identity = false;
   let ca = false;

@@ -1,10 +1,13 @@
 /**
- * Failed SSH logins per source address in a sliding window. Once a source
- * reaches the limit it is refused, even with the right password, until its
- * oldest failure leaves the window.
+ * Failed SSH logins per source address in a sliding window, plus the
+ * password checks still running for it. Once a source reaches the limit it is
+ * refused, even with the right password, until its oldest failure leaves the
+ * window: many connections' attempts at once count as soon as they start, not
+ * only once their (slow) password hashes end.
  */
 export class AuthThrottle {
   private readonly failures = new Map<string, number[]>();
+  private readonly inFlight = new Map<string, number>();
 
   constructor(
     private readonly maxFailures: number,
@@ -21,7 +24,23 @@ export class AuthThrottle {
   }
 
   isBlocked(source: string): boolean {
-    return this.recent(source).length >= this.maxFailures;
+    return this.recent(source).length + (this.inFlight.get(source) ?? 0) >= this.maxFailures;
+  }
+
+  /**
+   * An attempt begins: it counts against `source` until the returned function
+   * is called (once, whatever the outcome; a failure is then recorded apart).
+   */
+  begin(source: string): () => void {
+    this.inFlight.set(source, (this.inFlight.get(source) ?? 0) + 1);
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      const left = (this.inFlight.get(source) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(source, left);
+      else this.inFlight.delete(source);
+    };
   }
 
   recordFailure(source: string): void {

@@ -219,7 +219,13 @@ export class SshGateway {
   }
 
   private async passwordLogin(conn: ConnectionState, ctx: PasswordAuthContext, current: GatewayTarget): Promise<void> {
-    const ok = ctx.username === 'root' && (await this.checkPassword(ctx.password, current));
+    const settle = this.throttle.begin(conn.ip); // counted while its scrypt runs
+    let ok = false;
+    try {
+      ok = ctx.username === 'root' && (await this.checkPassword(ctx.password, current));
+    } finally {
+      settle();
+    }
     if (!ok) {
       conn.log.info('ssh login failed', { method: 'password', user: ctx.username });
       return this.refuse(conn, ctx);

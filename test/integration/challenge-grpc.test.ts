@@ -7,6 +7,7 @@
 import { expect } from 'chai';
 import { Metadata, status, type ClientReadableStream } from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
+import { argvDigest } from '../../common/argv-digest.js';
 import { MAX_STDIN_BYTES, RESULT_TAIL_BYTES } from '../../common/message-limits.js';
 import {
   ChallengeStatus,
@@ -19,6 +20,7 @@ import {
 import { allocate, codeOf, healthCheck, healthClient, minerClient, release, runChallenge } from '../support/clients.js';
 import { docker, removeResources, requireDocker } from '../support/docker.js';
 import { startMiner, type MinerProcess } from '../support/miner-process.js';
+import { skipBecause } from '../support/skip.js';
 import { MiB, busyWindow, cgroupCpuClock, request, resultOf, samplesOf, strayProcesses } from '../support/challenge-fixtures.js';
 
 describe('RunChallenge over gRPC (real miner process)', function () {
@@ -48,7 +50,7 @@ describe('RunChallenge over gRPC (real miner process)', function () {
     if (miner) await removeResources(miner.prefix);
   });
 
-  it('streams live samples and ends with one result: busy loop at about one core', async () => {
+  it('streams live samples and ends with one result: busy loop at about one core', async function () {
     const clock = await cgroupCpuClock(docker.getContainer(boxA));
     const marks: { t: number; cpu: number }[] = [];
     const timers = [setTimeout(() => marks.push(clock.mark()), 800), setTimeout(() => marks.push(clock.mark()), 2200)];
@@ -76,16 +78,16 @@ describe('RunChallenge over gRPC (real miner process)', function () {
     // The allocation is pinned to one core; a neighbour on that core can take some of it, and then
     // the test's window (0.8–2.2 s of its own clock) and the sampler's see different shares.
     // Uncontended, the sampler must match the cgroup and read one core.
-    if (truth >= 90) {
-      expect(window.mean, ctx).to.be.closeTo(truth, 5);
-      expect(window.mean, ctx).to.be.within(90, 105);
-    } else console.log(`      (core contended: ${ctx})`);
     expect(result.summary).to.include({ expectedCpu: 3, sampleCount: samples.length, memoryLimit: 512 * MiB });
     // The run's CPU time is what the container's cgroup counted around the call (less the exec's start and end),
     // however much of a core the busy loop got from the host.
     const counted = after.cpu - before.cpu;
     expect(result.summary!.cpuTimeNs, `summary ${result.summary!.cpuTimeNs} ns, cgroup ${counted} ns`).to.be.within(counted * 0.9 - 2e7, counted + 2e7);
     expect(result.summary!.cpuTimeNs).to.be.above(1e9);
+    // Last, so everything above is checked either way: the accuracy range needs an uncontended core.
+    if (truth < 90) skipBecause(this, `accuracy range not checked, core contended (${ctx})`);
+    expect(window.mean, ctx).to.be.closeTo(truth, 5);
+    expect(window.mean, ctx).to.be.within(90, 105);
   });
 
   it('a 300 MiB hog peaks above 280 MiB; one over the limit is OOM-killed and the miner lives', async () => {
@@ -186,10 +188,18 @@ describe('RunChallenge over gRPC (real miner process)', function () {
   });
 
   it('ownership, NOT_FOUND and INVALID_ARGUMENT', async () => {
+    // Someone else's container is NOT_FOUND, as an unknown one is: no existence oracle.
     const denied = await codeOf(runChallenge(bob, { containerId: boxA, command: ['true'] }));
-    expect(denied.code).to.equal(status.PERMISSION_DENIED);
-    const byOperator = await runChallenge(operator, { containerId: boxA, command: ['true'] });
+    expect(denied.code).to.equal(status.NOT_FOUND);
+    const secret = `secret-${process.pid}`;
+    const byOperator = await runChallenge(operator, { containerId: boxA, command: ['true', secret] });
     expect(resultOf(byOperator).commandResult!.exitCode).to.equal(0);
+    // Every run is logged with caller, container and a digest of the argv, never the argv itself.
+    const logged = miner.logs.filter((l) => l.includes('"msg":"runChallenge"')).map((l) => JSON.parse(l.slice(l.indexOf('{'))) as Record<string, unknown>);
+    const entry = logged.find((l) => l.argvSha256 === argvDigest(['true', secret]));
+    expect(entry, 'a runChallenge log line with the argv digest').to.include({ caller: 'spiffe://polarise/operator/ops', args: 2 });
+    expect(entry!.container).to.be.a('string').and.match(new RegExp(`^${miner.prefix}`));
+    expect(miner.logs.join('\n')).to.not.include(secret);
     const missing = await codeOf(runChallenge(alice, { containerId: 'f'.repeat(64), command: ['true'] }));
     expect(missing.code).to.equal(status.NOT_FOUND);
     const cases: [Partial<RunChallengeRequest>, string][] = [

@@ -130,8 +130,8 @@ describe('the seed REST API over HTTPS with mutual TLS', function () {
       expect(other.json.containers).to.deep.equal([]);
     });
 
-    it("refuses another renter's container with 403 and an unknown one with 404", async () => {
-      expectError(await curl(miner.pki.client('renter', 'other'), 'DELETE', `/containers/${id}`), 403, 'PERMISSION_DENIED', /belongs to someone else/);
+    it("answers another renter's container with 404, as it answers an unknown one (no existence oracle)", async () => {
+      expectError(await curl(miner.pki.client('renter', 'other'), 'DELETE', `/containers/${id}`), 404, 'NOT_FOUND', /of yours on this miner/);
       expectError(await curl(miner.pki.client('renter'), 'PUT', '/challenge/nosuchcontainer', seedChallenge('true')), 404, 'NOT_FOUND');
       expect(await containers()).to.equal(1);
     });
