@@ -17,6 +17,7 @@ import { parseArgs, promisify } from 'node:util';
 import { allocate, codeOf, minerClient, release } from '../test/support/clients.js';
 import { countResources, removeResources } from '../test/support/docker.js';
 import { startMiner, type MinerProcess } from '../test/support/miner-process.js';
+import { isInterrupted, onInterrupt } from '../test/support/interrupt-cleanup.js';
 import { ssh } from '../test/support/openssh.js';
 
 const run = promisify(execFile);
@@ -115,6 +116,12 @@ async function main(): Promise<void> {
     },
   });
   const client = minerClient(miner.address, { caCert: miner.pki.caCert, client: miner.pki.client('renter', 'bench') });
+  // Also on SIGINT/SIGTERM: the miner stopped first, then everything under its prefix (raw containers included).
+  const cleanup = onInterrupt('miner and its containers', async () => {
+    client.close();
+    await miner.stop();
+    await removeResources(miner.prefix);
+  });
   try {
     // Warm-up: one of each, not counted.
     await rawDocker(values.image!, `${miner.prefix}raw-warm`);
@@ -124,13 +131,12 @@ async function main(): Promise<void> {
     await sequential(client, miner);
     await concurrent(client, miner.prefix);
   } finally {
-    client.close();
-    await miner.stop();
-    await removeResources(miner.prefix);
+    await cleanup();
   }
 }
 
 main().catch((err) => {
+  if (isInterrupted()) return; // the signal's cleanup ends the process
   console.error(err);
   process.exit(1);
 });

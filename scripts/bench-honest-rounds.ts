@@ -21,6 +21,7 @@ import { runValidationRound } from '../validator/validation-run.js';
 import { benchValidator } from './bench-validator-setup.js';
 import { removeResources } from '../test/support/docker.js';
 import { startMiner, type MinerProcess } from '../test/support/miner-process.js';
+import { onInterrupt } from '../test/support/interrupt-cleanup.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '10' }, cpus: { type: 'string', default: '1' }, busy: { type: 'boolean', default: false } } });
 const ROUNDS = Number(values.rounds);
@@ -36,7 +37,7 @@ async function cleanup(): Promise<void> {
     miner = undefined;
   }
 }
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+onInterrupt('busy loop, miner and its containers', cleanup);
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'polarise-bench-honest-'));

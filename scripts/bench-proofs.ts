@@ -23,6 +23,7 @@ import type { ChallengeExecutor } from '../validator/challenges/executor.js';
 import { walkDeadlineMs, DEFAULT_MEMORY } from '../validator/challenges/memory.js';
 import { runMemoryChallenge } from '../validator/challenges/memory-challenge.js';
 import { buildProbe, localExecutor, probePath } from '../test/fixtures/probe-executors.js';
+import { onInterrupt } from '../test/support/interrupt-cleanup.js';
 
 const { values } = parseArgs({
   options: {
@@ -73,6 +74,7 @@ if (!values['skip-memory']) {
 
 console.log(`2. honest false positives: ${rounds} rounds claiming 1 core, one host core kept busy`);
 const busy = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
+const stopBusy = onInterrupt('busy loop', () => void busy.kill('SIGKILL'));
 const rates: number[] = [];
 let flagged = 0;
 try {
@@ -85,7 +87,7 @@ try {
     }
   }
 } finally {
-  busy.kill('SIGKILL');
+  await stopBusy();
 }
 const spread = (Math.max(...rates) - Math.min(...rates)) / median(rates);
 console.log(`   ${flagged} of ${rounds} rounds with a finding; throughput median ${formatRate(median(rates))}, spread (max − min)/median ${pct(spread)}`);

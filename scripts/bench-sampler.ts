@@ -29,6 +29,7 @@ import { cgroupPathsOf } from '../miner/challenges/sampling/cgroup-reader.js';
 import { startMiner } from '../test/support/miner-process.js';
 import { allocate, minerClient, release, runChallenge } from '../test/support/clients.js';
 import { removeResources } from '../test/support/docker.js';
+import { exitUnlessInterrupted, isInterrupted, onInterrupt } from '../test/support/interrupt-cleanup.js';
 
 const quick = process.argv.includes('--quick');
 const docker = new Docker();
@@ -231,6 +232,12 @@ async function concurrentStreams(): Promise<void> {
     env: { POLARISE_LOG_LEVEL: 'info', ...(process.env.BENCH_PROF_HOOK ? { NODE_OPTIONS: `--import ${process.env.BENCH_PROF_HOOK}` } : {}) },
   });
   const client = minerClient(miner.address, { caCert: miner.pki.caCert, client: miner.pki.client('validator', 'bench') });
+  // Interrupted: the miner stopped first (it would make more), then what it made removed by prefix.
+  const cleanup = onInterrupt('miner and its allocations', async () => {
+    client.close();
+    await miner.stop();
+    await removeResources(miner.prefix);
+  });
   const ids: string[] = [];
   const pid = miner.child.pid!;
   const clock = () => ({ t: performance.now(), cpu: procCpuSeconds(pid) });
@@ -255,9 +262,7 @@ async function concurrentStreams(): Promise<void> {
     for (const round of ['first round (cold JIT)', 'second round (warm)']) await streamRound({ round, client, ids, pid, streams, windows, windowed, clock, idleMedian, list });
   } finally {
     for (const id of ids) await release(client, id).catch(() => undefined);
-    client.close();
-    await miner.stop();
-    await removeResources(miner.prefix);
+    await cleanup();
   }
 }
 
@@ -299,6 +304,11 @@ async function main(): Promise<void> {
   await docker.ping();
   console.log(`bench-sampler${quick ? ' (quick)' : ''}: medians; our figure, then the baseline beside it`);
   console.log(`  ${'figure'.padEnd(44)} ${'ours'.padStart(16)}   ${'baseline'.padStart(22)}   note`);
+  // By name prefix too, so a container whose create was still in flight goes as well.
+  const cleanup = onInterrupt('benchmark containers', async () => {
+    await Promise.all(made.map((c) => c.remove({ force: true }).catch(() => undefined)));
+    await removeResources(`pbench-${process.pid}-`);
+  });
   try {
     const only = process.env.BENCH_ONLY;
     const [a, b] = await Promise.all([container(1), container(1)]);
@@ -307,13 +317,14 @@ async function main(): Promise<void> {
     if (!only || only === 'accuracy') await accuracy(b);
     if (!only || only === 'concurrent') await concurrentStreams();
   } finally {
-    await Promise.all(made.map((c) => c.remove({ force: true }).catch(() => undefined)));
+    await cleanup();
   }
 }
 
 main().then(
-  () => process.exit(0),
+  () => exitUnlessInterrupted(0),
   (err) => {
+    if (isInterrupted()) return; // the signal's cleanup ends the process
     console.error(err);
     process.exit(1);
   },

@@ -27,6 +27,7 @@ import {
   samplesOf,
   strayProcesses,
 } from '../support/challenge-fixtures.js';
+import { skipBecause } from '../support/skip.js';
 
 /** Busy-loops for `seconds` in bash (no forks), `workers` times in parallel. */
 function busyLoop(seconds: number, workers = 1): string[] {
@@ -152,20 +153,19 @@ describe('challenge runner: real containers', function () {
     return { samples, window, truth, result, hostBusy: contention() };
   }
 
-  it('busy loop in a 1-CPU container: mean cpu_usage over the busy window in 90–105 %', async () => {
+  it('busy loop in a 1-CPU container: mean cpu_usage over the busy window in 90–105 %', async function () {
     const { window, truth, result, hostBusy } = await busyRun(one, 1, 4);
     const ctx = `sampler mean ${window.mean.toFixed(1)} %, cgroup truth ${truth.toFixed(1)} %, host busy ${hostBusy.toFixed(2)} cores`;
     // Consistency: the per-interval rates add up to the reported cumulative CPU time.
     expect((window.cpuNs / (window.wallUs * 1000)) * 100, ctx).to.be.closeTo(window.mean, 2);
     // Accuracy against the container's own cgroup counter read independently by the test. When a
     // neighbour shares the core, the test's window and the sampler's see different shares of it.
-    if (truth >= 90) {
-      expect(window.mean, ctx).to.be.closeTo(truth, 5);
-      expect(window.mean, ctx).to.be.within(90, 105);
-    } else console.log(`      (core contended: ${ctx})`);
     expect(result.summary!.expectedCpu).to.equal(4);
     expect(result.summary!.peakCpuUsage).to.be.at.most(130);
     expect(result.metrics!.cpuUsage).to.equal(result.summary!.meanCpuUsage);
+    if (truth < 90) skipBecause(this, `accuracy range not checked, core contended (${ctx})`);
+    expect(window.mean, ctx).to.be.closeTo(truth, 5);
+    expect(window.mean, ctx).to.be.within(90, 105);
   });
 
   it('two busy loops in a 2-CPU container: 180–210 %', async function () {
@@ -174,10 +174,9 @@ describe('challenge runner: real containers', function () {
     expect((window.cpuNs / (window.wallUs * 1000)) * 100, ctx).to.be.closeTo(window.mean, 4);
     // On this 2-core machine a neighbour can take CPU the container is entitled to; then the test's
     // window and the sampler's see different shares, and only the consistency above is asserted.
-    if (truth >= 180) {
-      expect(window.mean, ctx).to.be.closeTo(truth, 10);
-      expect(window.mean, ctx).to.be.within(180, 210);
-    } else console.log(`      (host contended: the container got ${truth.toFixed(1)} %)`);
+    if (truth < 180) skipBecause(this, `accuracy range not checked, host contended: the container got ${truth.toFixed(1)} % (${ctx})`);
+    expect(window.mean, ctx).to.be.closeTo(truth, 10);
+    expect(window.mean, ctx).to.be.within(180, 210);
   });
 
   it('a command holding 300 MiB: peak memory_usage ≥ 280 MiB', async () => {
@@ -300,15 +299,25 @@ describe('challenge runner: real containers', function () {
     await runner().run({ containerId: one.id }, request({ command: ['pkill', '-x', '-f', 'sleep 30'] }), cleanup);
   });
 
-  it('falls back to Docker stats (about 1 Hz) when asked or when cgroup files are out of reach', async () => {
+  it('falls back to Docker stats (about 1 Hz) when asked or when cgroup files are out of reach', async function () {
     const run = new ChallengeRunner(docker, challengeConfig({ sampler: 'docker_stats' }), quietLogger());
     const sink = collectingSink();
+    // The container's own CPU counter, read by the test over the loop's middle (1 s to 3 s).
+    const clock = await cgroupCpuClock(one);
+    const marks: { t: number; cpu: number }[] = [];
+    const timers = [setTimeout(() => marks.push(clock.mark()), 1000), setTimeout(() => marks.push(clock.mark()), 3000)];
     await run.run({ containerId: one.id }, request({ command: busyLoop(4) }), sink);
+    timers.forEach(clearTimeout);
     const samples = samplesOf(sink.events);
     expect(samples.length).to.be.within(2, 7);
     for (const s of samples) expect(s.source).to.equal(SampleSource.SAMPLE_SOURCE_DOCKER_STATS);
-    const busy = samples.slice(1, -1);
-    if (busy.length > 0) expect(Math.max(...busy.map((s) => s.cpuUsage))).to.be.above(50);
     expect(resultOf(sink.events).summary!.memoryLimit).to.equal(512 * MiB);
+    // The first and last samples straddle the loop's start and end; a busy one needs a third.
+    const busy = samples.slice(1, -1);
+    if (busy.length === 0) skipBecause(this, `busy-loop CPU not checked: only ${samples.length} Docker stats samples in 4 s`);
+    // Against what the cgroup counted (a neighbour on the core lowers both alike).
+    const truth = clock.rate(marks[0]!, marks[1]!);
+    const peak = Math.max(...busy.map((s) => s.cpuUsage));
+    expect(peak, `Docker stats peak ${peak.toFixed(1)} %, cgroup ${truth.toFixed(1)} %`).to.be.at.least(truth * 0.6).and.above(10);
   });
 });
