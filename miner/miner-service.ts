@@ -269,9 +269,16 @@ export class MinerService implements MinerHandlers {
   }
 
   async runChallenge(request: RunChallengeRequest, caller: Identity, sink: EventSink): Promise<void> {
-    const allocation = this.owned(request.containerId, caller);
-    // Who ran what where, for every caller (operators too); a digest, not the argv, which may carry secrets.
-    this.log.info('runChallenge', { caller: caller.uri, container: allocation.record.name, argvSha256: argvDigest(request.command), args: request.command.length });
+    // Who ran what where, for every caller (operators too), refused ones included; a digest, not the argv, which may carry secrets.
+    const who = { caller: caller.uri, argvSha256: argvDigest(request.command), args: request.command.length };
+    let allocation: Allocation;
+    try {
+      allocation = this.owned(request.containerId, caller);
+    } catch (err) {
+      this.log.info('runChallenge refused', { ...who, container: request.containerId.slice(0, FIELD_LIMITS.container_id), error: errorMessage(err).slice(0, 300) });
+      throw err;
+    }
+    this.log.info('runChallenge', { ...who, container: allocation.record.name });
     await this.deps.runner.run({ containerId: allocation.id! }, request, sink);
   }
 

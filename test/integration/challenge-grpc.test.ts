@@ -202,6 +202,13 @@ describe('RunChallenge over gRPC (real miner process)', function () {
     expect(miner.logs.join('\n')).to.not.include(secret);
     const missing = await codeOf(runChallenge(alice, { containerId: 'f'.repeat(64), command: ['true'] }));
     expect(missing.code).to.equal(status.NOT_FOUND);
+    // Refused runs are logged too, with the caller and the container asked for.
+    const refusedLines = () => miner.logs.filter((l) => l.includes('"msg":"runChallenge refused"'));
+    // The miner's stderr reaches the test a little after the status.
+    for (const end = Date.now() + 5000; refusedLines().length < 2 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+    const refused = refusedLines().map((l) => JSON.parse(l.slice(l.indexOf('{'))) as Record<string, unknown>);
+    expect(refused.some((l) => l.caller === 'spiffe://polarise/validator/alice' && l.container === 'f'.repeat(64) && l.argvSha256 === argvDigest(['true']))).to.equal(true);
+    expect(refused.some((l) => l.container === boxA && l.argvSha256 === argvDigest(['true']) && l.caller === 'spiffe://polarise/renter/bob')).to.equal(true);
     const cases: [Partial<RunChallengeRequest>, string][] = [
       [{ command: [] }, 'command'],
       [{ command: ['true'], type: ChallengeType.CHALLENGE_TYPE_UNSPECIFIED }, 'type'],
