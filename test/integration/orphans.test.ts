@@ -18,6 +18,7 @@ import { ready } from '../support/miner-state.js';
 import { ssh } from '../support/openssh.js';
 import { makeContainer, removeContainers } from '../support/challenge-fixtures.js';
 import { endExecsInContainer } from '../../miner/challenges/exec-processes.js';
+import { rmSync } from 'node:fs';
 
 /** The command lines of every process in the container, as the host's ps sees them (docker top). */
 async function processes(containerId: string): Promise<string[]> {
@@ -71,7 +72,10 @@ describe('nothing a dead miner started outlives it', function () {
   after(async () => {
     await first?.stop('SIGKILL');
     await second?.stop();
-    if (first) await removeResources(first.prefix);
+    if (first) {
+      await removeResources(first.prefix);
+      rmSync(first.stateDir, { recursive: true, force: true });
+    }
     await removeContainers();
   });
 
@@ -158,6 +162,7 @@ describe('nothing a dead miner started outlives it', function () {
       client.close();
       await miner.stop();
       await removeResources(miner.prefix);
+      rmSync(miner.stateDir, { recursive: true, force: true });
     }
   });
 });

@@ -12,6 +12,7 @@ import { startMiner, type MinerProcess } from '../support/miner-process.js';
 import { footprint, ready, sshRange } from '../support/miner-state.js';
 import { ssh } from '../support/openssh.js';
 import { presentedHostKey } from '../support/ssh-host-key.js';
+import { rmSync } from 'node:fs';
 
 /** A container named `<name>.pending` and its network, as a crash midway through an Allocate leaves them. */
 async function halfCreated(name: string, labels: Record<string, string>): Promise<void> {
@@ -45,7 +46,10 @@ describe('restart recovery', function () {
   after(async () => {
     await first?.stop('SIGKILL');
     await second?.stop();
-    if (first) await removeResources(first.prefix);
+    if (first) {
+      await removeResources(first.prefix);
+      rmSync(first.stateDir, { recursive: true, force: true });
+    }
   });
 
   it('adopts every allocation after SIGKILL: same port, password, key and host key; leases still expire; leftovers go', async () => {
