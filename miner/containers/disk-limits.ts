@@ -20,7 +20,13 @@ export interface IoLimits {
 
 /** The whole-disk device (/dev/NAME) that holds `dir`, or a reason there is none. */
 export function blockDeviceOf(dir: string): { device: string } | { reason: string } {
-  const dev = statSync(dir, { bigint: true }).dev;
+  let dev: bigint;
+  try {
+    dev = statSync(dir, { bigint: true }).dev;
+  } catch (err) {
+    // A remote engine: its data directory is not on this host.
+    return { reason: `cannot read ${dir} on this host: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
+  }
   // Linux dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
   const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
   const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
