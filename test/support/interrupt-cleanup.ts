@@ -56,6 +56,17 @@ export function onInterrupt(what: string, run: () => Promise<void> | void): () =
 }
 
 /**
+ * Like onInterrupt, for what the normal path cleans up its own way: the
+ * returned function only unregisters `run`.
+ */
+export function whenInterrupted(what: string, run: () => Promise<void> | void): () => void {
+  install();
+  const id = nextId++;
+  tasks.set(id, { what, run });
+  return () => void tasks.delete(id);
+}
+
+/**
  * Ends the process with `code`, unless a signal's cleanup is under way: work
  * it pulled from under the script fails then, and must not cut it short.
  */

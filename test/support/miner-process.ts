@@ -9,6 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { removeResources } from './docker.js';
+import { whenInterrupted } from './interrupt-cleanup.js';
 import { testPki, type TestPki } from './pki.js';
 
 export interface MinerProcess {
@@ -94,6 +96,13 @@ export async function startMiner(options: MinerOptions = {}): Promise<MinerProce
     });
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // A harness or benchmark stopped by SIGINT/SIGTERM runs no finally: the miner goes, then all it made.
+  const forget = whenInterrupted(`miner ${prefix}`, async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+    await removeResources(prefix);
+  });
+  void exited.then(forget);
   return {
     address: `localhost:${port}`,
     instanceId: () => readFileSync(join(stateDir, 'instance-id'), 'utf8').trim(),
