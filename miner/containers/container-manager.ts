@@ -140,20 +140,20 @@ export class ContainerManager {
 
   /** The disk under Docker's data that block I/O limits apply to (found once; undefined: none can be). */
   private ioDevice(): Promise<string | undefined> {
-    this.device ??= dockerRootDir(this.docker).then(
-      (dir) => {
-        const found = blockDeviceOf(dir);
-        if ('reason' in found) this.log.warn('block I/O is not throttled', { reason: found.reason });
-        else this.log.info('block I/O limits apply to the disk under Docker\'s data', { device: found.device, dir, ...this.options.disk.io });
-        return 'device' in found ? found.device : undefined;
-      },
-      (err: unknown) => {
+    this.device ??= dockerRootDir(this.docker)
+      .catch((err: unknown) => {
         this.device = undefined; // asked again next time
         throw dockerFailure(err, 'docker info');
-      },
-    );
+      })
+      .then((dir) => {
+        const found = blockDeviceOf(dir);
+        if ('reason' in found) this.log.warn('block I/O is not throttled', { reason: found.reason });
+        else this.log.info("block I/O limits apply to the disk under Docker's data", { device: found.device, dir, ...this.options.disk.io });
+        return 'device' in found ? found.device : undefined;
+      });
     return this.device;
   }
+
 
   /**
    * Starts the container, reads its limits back and refuses it (throws) if
