@@ -35,7 +35,9 @@ function install(): void {
   installed = true;
   for (const signal of Object.keys(SIGNALS) as (keyof typeof SIGNALS)[]) {
     process.on(signal, () => {
-      if (!interrupted) void runAll(signal);
+      // A second signal while cleaning up: the user insists, leave now.
+      if (interrupted) process.exit(128 + SIGNALS[signal]);
+      void runAll(signal);
     });
   }
 }
