@@ -12,6 +12,7 @@ const tasks = new Map<number, { what: string; run: () => Promise<void> | void }>
 let nextId = 0;
 let installed = false;
 let interrupted = false;
+let interruptedAt = 0;
 
 /** How long one task may take once interrupted, so a second signal is never needed. */
 const TASK_TIMEOUT_MS = 20_000;
@@ -35,8 +36,13 @@ function install(): void {
   installed = true;
   for (const signal of Object.keys(SIGNALS) as (keyof typeof SIGNALS)[]) {
     process.on(signal, () => {
-      // A second signal while cleaning up: the user insists, leave now.
-      if (interrupted) process.exit(128 + SIGNALS[signal]);
+      // `timeout`, npx and tsx each pass the signal on, so copies arrive together; a
+      // second one a moment later is a user insisting: leave now.
+      if (interrupted) {
+        if (Date.now() - interruptedAt > 1000) process.exit(128 + SIGNALS[signal]);
+        return;
+      }
+      interruptedAt = Date.now();
       void runAll(signal);
     });
   }
