@@ -39,6 +39,19 @@ async function npmStart(): Promise<string> {
   return out;
 }
 
+/** Removes a network, waiting while a container just removed still detaches from it. */
+async function removeNetwork(id: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await docker.getNetwork(id).remove();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return;
+      if (attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 describe('npm start: a miner and a validator round end to end', function () {
   this.timeout(300_000);
   before(requireDocker);
@@ -64,7 +77,7 @@ describe('npm start: a miner and a validator round end to end', function () {
         for (const c of await docker.listContainers({ all: true, filters: { label: [`polarise.instance=${miner.instanceId()}`] } })) {
           await docker.getContainer(c.Id).remove({ force: true });
         }
-        for (const n of await docker.listNetworks({ filters: { label: [`polarise.instance=${miner.instanceId()}`] } })) await docker.getNetwork(n.Id).remove();
+        for (const n of await docker.listNetworks({ filters: { label: [`polarise.instance=${miner.instanceId()}`] } })) await removeNetwork(n.Id);
         rmSync(miner.stateDir, { recursive: true, force: true });
       }
       await removeResources(DEMO_PREFIX);
