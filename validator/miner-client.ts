@@ -70,6 +70,10 @@ function execSample(s: ResourceSample): ExecSample {
     memoryLimit: s.memoryLimit,
     pids: s.pids,
     hostStealPercent: s.hostStealPercent,
+    netRxBytes: s.netRxBytes,
+    netTxBytes: s.netTxBytes,
+    netRxPackets: s.netRxPackets,
+    netTxPackets: s.netTxPackets,
   };
 }
 

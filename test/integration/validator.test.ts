@@ -149,6 +149,8 @@ describe('the validator (npm run validator) against real miners', function () {
     const html = readFileSync(out, 'utf8');
     for (const miner of ['honest', 'short-memory', 'inflated-cpu', 'down', 'broken-ssh']) expect(html).to.include(miner);
     expect(html).to.include('samples-impossible');
+    // Each challenge's traffic, from the samples' network counters (miner → validator → store → report).
+    expect(html).to.include('container network traffic');
     expect((html.match(/<svg/g) ?? []).length).to.be.at.least(4);
     expect(html).to.not.match(/<script/i);
   });
