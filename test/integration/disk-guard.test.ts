@@ -8,7 +8,8 @@
 import { expect } from 'chai';
 import { rmSync } from 'node:fs';
 import { allocate, listContainers, minerClient } from '../support/clients.js';
-import { docker, removeResources, requireDocker } from '../support/docker.js';
+import { docker, requireDocker } from '../support/docker.js';
+import { removeResourcesPatiently } from '../support/cleanup.js';
 import { startMiner, type MinerProcess } from '../support/miner-process.js';
 import { ready } from '../support/miner-state.js';
 import { ssh } from '../support/openssh.js';
@@ -45,15 +46,7 @@ describe('disk guard: docker.disk_limit and block I/O', function () {
     await miner?.stop();
     if (miner) {
       // A removal the guard started may still be finishing (Docker answers 409 meanwhile).
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await removeResources(miner.prefix);
-          break;
-        } catch (err) {
-          if (attempt >= 10) throw err;
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      }
+      await removeResourcesPatiently(miner.prefix);
       rmSync(miner.stateDir, { recursive: true, force: true });
     }
   });

@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import { linkSync, rmSync } from 'node:fs';
 import { allocate, listContainers, minerClient } from '../support/clients.js';
-import { docker, removeResources, requireDocker } from '../support/docker.js';
+import { docker, requireDocker } from '../support/docker.js';
+import { removeResourcesPatiently } from '../support/cleanup.js';
 import { startMiner, type MinerProcess } from '../support/miner-process.js';
 import { footprint, ready } from '../support/miner-state.js';
 import { ssh } from '../support/openssh.js';
@@ -34,7 +35,7 @@ describe('two miners on one Docker engine', function () {
   afterEach(async () => {
     const miners = started.splice(0);
     for (const m of miners) await m.stop('SIGKILL');
-    for (const p of prefixes) await removeResources(p);
+    for (const p of prefixes) await removeResourcesPatiently(p);
     for (const m of miners) rmSync(m.stateDir, { recursive: true, force: true });
     for (const a of aliases.splice(0)) rmSync(a, { force: true });
   });
