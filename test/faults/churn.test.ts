@@ -7,9 +7,9 @@
  */
 import { expect } from 'chai';
 import { allocate, getCapacity, listContainers, minerClient, release } from '../support/clients.js';
-import { countResources, removeResources, requireDocker } from '../support/docker.js';
-import { startMiner, type MinerProcess } from '../support/miner-process.js';
+import { countResources } from '../support/docker.js';
 import { figure, rssBytes } from './figures.js';
+import { useMiner } from './fault-miner.js';
 import { createConnection } from 'node:net';
 
 const CYCLES = Number(process.env.POLARISE_CHURN_CYCLES ?? 30);
@@ -23,19 +23,10 @@ const portOpen = (port: number): Promise<boolean> =>
 
 describe(`faults: ${CYCLES} allocate/release cycles`, function () {
   this.timeout(120_000 + CYCLES * 5_000);
-  let miner: MinerProcess;
-
-  before(async () => {
-    await requireDocker();
-    miner = await startMiner({ config: { limits: { rate: { allocate: { per_second: 100, burst: 100 }, release: { per_second: 100, burst: 100 } } } } });
-  });
-  after(async () => {
-    await miner?.stop();
-    if (miner) await removeResources(miner.prefix);
-  });
+  const minerOf = useMiner({ config: { limits: { rate: { allocate: { per_second: 100, burst: 100 }, release: { per_second: 100, burst: 100 } } } } });
 
   it('leaves no container, network or SSH port, and the miner does not grow', async () => {
-    const c = minerClient(miner.address, { caCert: miner.pki.caCert, client: miner.pki.client('renter', 'churn') });
+    const c = minerClient(minerOf().address, { caCert: minerOf().pki.caCert, client: minerOf().pki.client('renter', 'churn') });
     const ports = new Set<number>();
     const warm = Math.max(1, Math.floor(CYCLES / 5));
     let rssWarm = 0;
@@ -44,15 +35,15 @@ describe(`faults: ${CYCLES} allocate/release cycles`, function () {
       const a = await allocate(c, { cpuCount: 1, memory: '64m' });
       ports.add(a.sshPort);
       await release(c, a.containerId);
-      if (i + 1 === warm) rssWarm = await rssBytes(miner.child.pid!);
+      if (i + 1 === warm) rssWarm = await rssBytes(minerOf().child.pid!);
     }
     const seconds = (performance.now() - t0) / 1000;
     // Let the reconciler and GC settle before the last reading.
     await new Promise((r) => setTimeout(r, 2000));
-    const rssEnd = await rssBytes(miner.child.pid!);
+    const rssEnd = await rssBytes(minerOf().child.pid!);
     const growth = rssEnd / rssWarm - 1;
     const open = (await Promise.all([...ports].map(portOpen))).filter(Boolean).length;
-    const left = await countResources(miner.prefix);
+    const left = await countResources(minerOf().prefix);
     const capacity = await getCapacity(c);
     figure('churn', { cycles: CYCLES, seconds, per_cycle_ms: (seconds * 1000) / CYCLES, rss_after_warm_mib: rssWarm / 2 ** 20, rss_end_mib: rssEnd / 2 ** 20, growth_percent: growth * 100, ssh_ports_used: ports.size, ssh_ports_open: open, containers_left: left.containers, networks_left: left.networks });
     expect((await listContainers(c)).containers).to.deep.equal([]);

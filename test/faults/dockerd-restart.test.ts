@@ -8,10 +8,9 @@ import { expect } from 'chai';
 import { execFileSync, spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { allocate, listContainers, minerClient, release, runChallenge } from '../support/clients.js';
-import { removeResources, requireDocker } from '../support/docker.js';
-import { startMiner, type MinerProcess } from '../support/miner-process.js';
 import { ssh } from '../support/openssh.js';
 import { figure } from './figures.js';
+import { useMiner } from './fault-miner.js';
 
 const engineUp = (): boolean => {
   try {
@@ -46,19 +45,10 @@ async function restartDockerd(): Promise<number> {
 
 describe('faults: the Docker engine restarts under a running miner', function () {
   this.timeout(300_000);
-  let miner: MinerProcess;
-
-  before(async () => {
-    await requireDocker();
-    miner = await startMiner();
-  });
-  after(async () => {
-    await miner?.stop();
-    if (miner) await removeResources(miner.prefix);
-  });
+  const minerOf = useMiner();
 
   it('keeps the allocation; SSH and RunChallenge work again', async () => {
-    const c = minerClient(miner.address, { caCert: miner.pki.caCert, client: miner.pki.client('renter', 'restart') });
+    const c = minerClient(minerOf().address, { caCert: minerOf().pki.caCert, client: minerOf().pki.client('renter', 'restart') });
     const a = await allocate(c, { cpuCount: 1, memory: '128m' });
     try {
       const target = { host: a.host, port: a.sshPort, user: a.username, password: a.password };

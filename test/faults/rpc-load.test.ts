@@ -10,24 +10,14 @@
 import { expect } from 'chai';
 import { status as Status } from '@grpc/grpc-js';
 import { allocate, listContainers, minerClient, release, runChallenge } from '../support/clients.js';
-import { removeResources, requireDocker } from '../support/docker.js';
-import { startMiner, type MinerProcess } from '../support/miner-process.js';
 import { ssh } from '../support/openssh.js';
 import { figure, median, percentile, timedPool } from './figures.js';
+import { useMiner } from './fault-miner.js';
 
 describe('faults: RPC load', function () {
   this.timeout(300_000);
-  let miner: MinerProcess;
-  const client = () => minerClient(miner.address, { caCert: miner.pki.caCert, client: miner.pki.client('renter', 'load') });
-
-  before(async () => {
-    await requireDocker();
-    miner = await startMiner();
-  });
-  after(async () => {
-    await miner?.stop();
-    if (miner) await removeResources(miner.prefix);
-  });
+  const minerOf = useMiner();
+  const client = () => minerClient(minerOf().address, { caCert: minerOf().pki.caCert, client: minerOf().pki.client('renter', 'load') });
 
   it('400 ListContainers, 50 in flight: every one answered', async () => {
     const c = client();
@@ -41,7 +31,7 @@ describe('faults: RPC load', function () {
   it('30 streams at 20 Hz asked on one container: 8 run, the rest are refused; a renter logs in and runs a challenge meanwhile', async () => {
     const c = client();
     const a = await allocate(c, { cpuCount: 1, memory: '256m' });
-    const v = minerClient(miner.address, { caCert: miner.pki.caCert, client: miner.pki.client('validator', 'load-validator') });
+    const v = minerClient(minerOf().address, { caCert: minerOf().pki.caCert, client: minerOf().pki.client('validator', 'load-validator') });
     const b = await allocate(v, { cpuCount: 1, memory: '256m' });
     try {
       const target = { host: a.host, port: a.sshPort, user: a.username, password: a.password };
