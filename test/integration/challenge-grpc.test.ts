@@ -69,7 +69,10 @@ describe('RunChallenge over gRPC (real miner process)', function () {
     const result = resultOf(events);
     expect(result.commandResult).to.deep.include({ status: ChallengeStatus.CHALLENGE_STATUS_COMPLETED, exitCode: 0, output: 'done\n' });
     expect(samples.length / (result.summary!.wallTimeMs / 1000)).to.be.at.least(9);
-    expect(samples[0]!.elapsedUs).to.be.below(100_000);
+    // From cgroup files, not Docker stats (whose first figure takes about 1 s). The one-interval
+    // bound is checked in-process by challenge-runner.test.ts; through a miner process on a busy
+    // 2-core host the first sample was seen at 141 ms.
+    expect(samples[0]!.elapsedUs).to.be.below(500_000);
     expect(samples.every((s) => s.source === SampleSource.SAMPLE_SOURCE_CGROUP_V1 || s.source === SampleSource.SAMPLE_SOURCE_CGROUP_V2)).to.equal(true);
     const window = busyWindow(samples, 2);
     const ctx = `sampler ${window.mean.toFixed(1)} %, the container's cgroup (read by the test) ${truth.toFixed(1)} %`;
