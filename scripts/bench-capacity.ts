@@ -27,10 +27,11 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 function describe(r: MinerRoundResult): string {
   const c = r.capacity;
+  const compute = r.challenges.find((ch) => ch.kind === 'compute');
   const memory = r.challenges.find((ch) => ch.kind === 'memory');
   return (
-    `rented ${c?.rentedCpus} CPU ${formatBytes(c?.rentedMemoryBytes ?? 0)}, proved ${(c?.provenCores ?? 0).toFixed(2)} cores ` +
-    `${formatBytes(c?.provenMemoryBytes ?? 0)}, fill+hash ${seconds(Number(memory?.details.commitMs ?? 0))}, score ${r.roundScore.toFixed(2)}` +
+    `rented ${c?.rentedCpus} CPU ${formatBytes(c?.rentedMemoryBytes ?? 0)}, proved ${Number(compute?.details.coreEquivalents ?? 0).toFixed(2)} cores ` +
+    `${formatBytes(Number(memory?.details.sizeBytes ?? 0))}, fill+hash ${seconds(Number(memory?.details.commitMs ?? 0))}, score ${r.roundScore.toFixed(2)}` +
     (r.error ? `, error: ${r.error}` : '')
   );
 }

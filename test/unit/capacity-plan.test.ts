@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { FullRoundSchedule, MIN_FULL_CHALLENGE_BYTES, planRental, type CapacitySettings } from '../../validator/capacity-plan.js';
 import { heldCredit } from '../../validator/scoring/capacity-credit.js';
 import { capacityNote } from '../../validator/view/report-capacity.js';
+import { walkDeadlineMs, walkStepBoundNs } from '../../validator/challenges/memory.js';
 import { GetCapacityResponse } from '../../common/gen/polarise/v1/miner.js';
 
 const GiB = 2 ** 30;
@@ -98,5 +99,16 @@ describe('capacity: what the report says of a round', () => {
     expect(capacityNote({ ...base, kind: 'held', creditedCores: 1.4, creditedMemoryBytes: 0 })).to.match(/^nothing free \(renters hold the capacity\): not scored; 1\.40 cores/);
     expect(capacityNote({ ...base, kind: 'light' })).to.match(/^light round/);
     expect(capacityNote({ ...base })).to.equal('');
+  });
+});
+
+describe('capacity: the walk bound for large memory', () => {
+  it('is 1 µs a step up to 256 MiB and grows by 0.4 µs per doubling beyond', () => {
+    expect(walkStepBoundNs(64 * MiB)).to.equal(1000);
+    expect(walkStepBoundNs(256 * MiB)).to.equal(1000);
+    expect(walkStepBoundNs(512 * MiB)).to.equal(1400);
+    expect(walkStepBoundNs(4 * GiB)).to.equal(2600);
+    expect(walkDeadlineMs({ steps: 1 << 20, sizeBytes: GiB }, 100)).to.be.closeTo(((1 << 20) * 1800) / 1e6 + 100, 1e-9);
+    expect(walkDeadlineMs({ steps: 1 << 20 }, 0)).to.be.closeTo(1048.576, 1e-9);
   });
 });
