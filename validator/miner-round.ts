@@ -197,11 +197,16 @@ function capacityOf(offer: GetCapacityResponse | undefined, rental: Rental | Hel
 
 /**
  * The capacity standing after the round: a full or held round proves (and
- * credits what renters hold); a light round proves liveness only, so it
- * leaves the standing as it was unless a proof failed, which proves nothing.
+ * credits what renters hold); a light round's proof is a lower bound, so the
+ * standing becomes the larger of it and the last one (a miner's first rounds
+ * weigh what they proved before its first full round). A failed proof in any
+ * round proves nothing: the standing is 0 until the next full round.
  */
 function settleCapacity(capacity: RoundCapacity, now: Proven, valid: boolean, last: Proven): RoundCapacity {
-  if (capacity.kind === 'light') return valid ? capacity : { ...capacity, provenCores: 0, provenMemoryBytes: 0 };
+  if (capacity.kind === 'light') {
+    if (!valid) return { ...capacity, provenCores: 0, provenMemoryBytes: 0 };
+    return { ...capacity, provenCores: Math.max(last.cores, now.cores), provenMemoryBytes: Math.max(last.memoryBytes, now.memoryBytes) };
+  }
   const held = capacity.kind === 'held' ? { offeredCpus: 1, freeCpus: 0, offeredMemoryBytes: 1, freeMemoryBytes: 0 } : capacity;
   const credit = heldCredit(now, last, held);
   return {

@@ -72,8 +72,8 @@ export interface RoundCapacity {
   /**
    * The miner's proven capacity after this round, in core-equivalents
    * (throughput / reference core): proven by this round's proofs plus the
-   * credit for capacity renters hold. Set by full and held rounds, and to 0 by
-   * a lie or an invalid proof in any round.
+   * credit for capacity renters hold. A light round raises it to its own proof
+   * when that is larger; a lie or an invalid proof in any round sets it to 0.
    */
   provenCores?: number;
   /** Bytes proven after this round, likewise. */
