@@ -38,6 +38,7 @@ import { recordFromLabels, type AllocationRecord } from './containers/container-
 import type { ContainerManager } from './containers/container-manager.js';
 import type { EventSink, MinerHandlers } from './server/handlers.js';
 import { generatePassword, hashPassword } from './ssh/passwords.js';
+import { gpuDeviceRequests } from './allocations/gpu-pool.js';
 import type { SshGateway } from './ssh/ssh-gateway.js';
 
 export interface ChallengeRunnerLike {
@@ -179,7 +180,8 @@ export class MinerService implements MinerHandlers {
     const [created, endpoint, network] = await Promise.allSettled([
       hashPassword(password).then((hash) => {
         record.passwordHash = hash;
-        return manager.createContainer({ record, deviceRequests: spec.deviceRequests });
+        // Explicit device IDs from the pool, never a count the runtime fills with any GPU.
+        return manager.createContainer({ record, deviceRequests: gpuDeviceRequests(record.gpuIds) });
       }),
       this.allocations.bindEndpoint(allocation),
       manager.createNetwork(record.network, bridgeName(record.name.slice(config.docker.container_prefix.length))),

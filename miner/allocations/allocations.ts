@@ -17,6 +17,7 @@ import type { AllocationSpec } from './allocation-request.js';
 import { AllocationRegistry, type Allocation } from './allocation-registry.js';
 import { checkFits, pickCpuset, type CapacityPolicy, type HostResources } from './capacity.js';
 import { Mutex } from './mutex.js';
+import { assignGpus } from './gpu-pool.js';
 import { checkOwnerLimits, ownerLimitsFor, usageOf } from './owner-limits.js';
 import { PortPool } from './port-pool.js';
 
@@ -69,9 +70,11 @@ export class Allocations {
     checkFits(spec, host, this.deps.policy, holdings);
     const usage = usageOf(caller.uri, this.registry.all().map((a) => a.record));
     checkOwnerLimits(spec, usage, ownerLimitsFor(this.deps.config.limits, caller.uri), caller.uri);
+    const name = this.deps.config.docker.container_prefix + randomBytes(6).toString('hex');
+    const held = new Map(this.registry.all().map((a) => [a.record.name, a.record.gpuIds] as const));
+    const gpuIds = assignGpus(this.deps.config.docker.gpu_count, held, name, spec.deviceRequests);
     const port = this.ports.take();
     if (port === undefined) throw resourceExhausted(`no SSH port left: all ${this.ports.size} ports of ssh.port_range are in use`);
-    const name = this.deps.config.docker.container_prefix + randomBytes(6).toString('hex');
     const created = new Date(this.now());
     const record: AllocationRecord = {
       name,
@@ -81,6 +84,7 @@ export class Allocations {
       cpuset: pickCpuset(spec.cpuCount, host.cpus, holdings),
       devices: spec.devices,
       gpuCount: spec.gpuCount,
+      gpuIds,
       sshPort: port,
       passwordHash: '',
       publicKeys: spec.publicKeys,

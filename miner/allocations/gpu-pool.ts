@@ -69,6 +69,29 @@ export class GpuPool {
   }
 }
 
+/** What parsed device requests ask of the pool: all GPUs, a count, or named ones. */
+export function gpuDemand(requests: readonly DeviceRequestSpec[]): GpuDemand | undefined {
+  if (requests.some((r) => r.Count === -1)) return { kind: 'all' };
+  const ids = requests.flatMap((r) => r.DeviceIDs ?? []);
+  const count = requests.reduce((n, r) => n + (r.Count !== undefined && r.Count > 0 ? r.Count : 0), 0);
+  if (ids.length && count) throw invalidArgument('devices', 'ask for GPUs by count or by id, not both');
+  if (ids.length) return { kind: 'ids', ids };
+  return count ? { kind: 'count', count } : undefined;
+}
+
+/**
+ * The GPUs a new allocation gets: the host's `gpuCount` devices (indices
+ * "0".."n-1") less those the existing allocations hold, chosen for `demand`.
+ * Throws RESOURCE_EXHAUSTED (nothing taken) when they are not free.
+ */
+export function assignGpus(gpuCount: number, held: ReadonlyMap<string, readonly string[]>, name: string, requests: readonly DeviceRequestSpec[]): string[] {
+  const demand = gpuDemand(requests);
+  if (!demand) return [];
+  const pool = new GpuPool(Array.from({ length: gpuCount }, (_, i) => String(i)));
+  for (const [holder, ids] of held) pool.adopt(holder, ids);
+  return pool.take(name, demand);
+}
+
 /** The Docker device request for exactly these GPUs (none when the list is empty). */
 export function gpuDeviceRequests(ids: readonly string[]): DeviceRequestSpec[] {
   return ids.length ? [{ Driver: 'nvidia', DeviceIDs: [...ids], Capabilities: [['gpu']] }] : [];

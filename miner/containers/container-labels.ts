@@ -17,6 +17,8 @@ export const LABELS = {
   cpuset: 'polarise.cpuset',
   devices: 'polarise.devices',
   gpuCount: 'polarise.gpu_count',
+  /** The GPUs (device indices) the allocation holds, so no other allocation is given them. */
+  gpuIds: 'polarise.gpu_ids',
   sshPort: 'polarise.ssh_port',
   passwordHash: 'polarise.password_hash',
   publicKeys: 'polarise.public_keys',
@@ -41,6 +43,8 @@ export interface AllocationRecord {
   cpuset: number[];
   devices: string[];
   gpuCount: number;
+  /** The GPUs it holds, by device index: explicit, so two allocations never share one. */
+  gpuIds: string[];
   sshPort: number;
   passwordHash: string;
   /** "type base64" public keys. */
@@ -68,6 +72,7 @@ export function containerLabels(maker: Maker, r: AllocationRecord): Record<strin
     [LABELS.cpuset]: r.cpuset.join(','),
     [LABELS.devices]: JSON.stringify(r.devices),
     [LABELS.gpuCount]: String(r.gpuCount),
+    [LABELS.gpuIds]: JSON.stringify(r.gpuIds),
     [LABELS.sshPort]: String(r.sshPort),
     [LABELS.passwordHash]: r.passwordHash,
     [LABELS.publicKeys]: JSON.stringify(r.publicKeys),
@@ -124,6 +129,8 @@ export function recordFromLabels(name: string, labels: Record<string, string>): 
   const createdAt = date(LABELS.createdAt);
   const expiresAt = date(LABELS.expiresAt);
   const devices = stringArray(labels[LABELS.devices]);
+  // Absent on containers of miners older than the GPU pool: they hold none by id.
+  const gpuIds = stringArray(labels[LABELS.gpuIds] ?? '[]');
   const publicKeys = stringArray(labels[LABELS.publicKeys]);
   const cpuset = (labels[LABELS.cpuset] ?? '').split(',').filter(Boolean).map(Number);
   const checks: [string, unknown][] = [
@@ -137,6 +144,7 @@ export function recordFromLabels(name: string, labels: Record<string, string>): 
     [LABELS.createdAt, createdAt],
     [LABELS.expiresAt, expiresAt],
     [LABELS.devices, devices],
+    [LABELS.gpuIds, gpuIds],
     [LABELS.publicKeys, publicKeys],
     [LABELS.cpuset, cpuset.every(Number.isInteger) ? cpuset : null],
   ];
@@ -149,6 +157,7 @@ export function recordFromLabels(name: string, labels: Record<string, string>): 
     cpuset,
     devices: devices!,
     gpuCount: gpuCount!,
+    gpuIds: gpuIds!,
     sshPort: sshPort!,
     passwordHash: labels[LABELS.passwordHash]!,
     publicKeys: publicKeys!,

@@ -4,7 +4,8 @@
  */
 import { expect } from 'chai';
 import { Failure } from '../../common/errors.js';
-import { GpuPool, gpuDeviceRequests, type GpuDemand } from '../../miner/allocations/gpu-pool.js';
+import { GpuPool, assignGpus, gpuDeviceRequests, type GpuDemand } from '../../miner/allocations/gpu-pool.js';
+import { parseAllocationRequest } from '../../miner/allocations/allocation-request.js';
 
 function kindOf(fn: () => unknown): string {
   try {
@@ -65,5 +66,30 @@ describe('GPU pool', () => {
 
   it('a GPU listed twice in the configuration is an error', () => {
     expect(() => new GpuPool(['0', '0'])).to.throw(/twice/);
+  });
+});
+
+describe('GPUs an Allocate gets: explicit IDs from what the other allocations do not hold', () => {
+  const defaults = { defaultMemory: '1g', minMemoryBytes: 32 * 2 ** 20, defaultCpuCount: 1, defaultLeaseSeconds: 3600, maxLeaseSeconds: 86400, hostCpus: 8, hostMemoryBytes: 64 * 2 ** 30 };
+  const requests = (...devices: string[]) => parseAllocationRequest({ memory: '1g', cpuCount: 1, devices, publicKeys: [], leaseSeconds: 0 }, defaults).deviceRequests;
+
+  it('two allocations asking for one GPU each get different ones; a third finds none left', () => {
+    const held = new Map<string, string[]>();
+    const a = assignGpus(2, held, 'a', requests('gpu:count=1'));
+    held.set('a', a);
+    const b = assignGpus(2, held, 'b', requests('gpu:count=1'));
+    held.set('b', b);
+    expect([a, b]).to.deep.equal([['0'], ['1']]);
+    expect(kindOf(() => assignGpus(2, held, 'c', requests('gpu:count=1')))).to.equal('resource_exhausted');
+    // What Docker receives names the device: never a count the runtime could fill with a GPU already taken.
+    expect(gpuDeviceRequests(b)).to.deep.equal([{ Driver: 'nvidia', DeviceIDs: ['1'], Capabilities: [['gpu']] }]);
+  });
+
+  it('"gpu:all" needs every GPU free; a named GPU must be free; no device asked, none given', () => {
+    expect(assignGpus(2, new Map(), 'a', requests('gpu:all'))).to.deep.equal(['0', '1']);
+    expect(kindOf(() => assignGpus(2, new Map([['x', ['1']]]), 'a', requests('gpu:all')))).to.equal('resource_exhausted');
+    expect(kindOf(() => assignGpus(2, new Map([['x', ['1']]]), 'a', requests('gpu:id=1')))).to.equal('resource_exhausted');
+    expect(assignGpus(2, new Map([['x', ['1']]]), 'a', requests('gpu:id=0'))).to.deep.equal(['0']);
+    expect(assignGpus(0, new Map(), 'a', requests())).to.deep.equal([]);
   });
 });
