@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { execFileSync, spawn } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync } from 'node:fs';
 import { allocate, listContainers, minerClient, release, runChallenge } from '../support/clients.js';
 import { ssh } from '../support/openssh.js';
 import { figure } from './figures.js';
@@ -36,7 +36,9 @@ async function restartDockerd(): Promise<number> {
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
   const t0 = performance.now();
   process.kill(pid, 'SIGTERM');
-  await until('dockerd stopped', () => !engineUp(), 60_000);
+  // Gone only when its process has exited: it stops its containerd last, and a new dockerd started before
+  // that cannot reach one.
+  await until('dockerd stopped', () => !existsSync(`/proc/${pid}`), 60_000);
   const log = openSync('var/dockerd.log', 'a');
   spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log, log] }).unref();
   await until('dockerd started again', engineUp, 60_000);
