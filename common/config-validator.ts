@@ -43,8 +43,10 @@ export function validatorSection(memory: z.ZodType<string>) {
         challenge_fraction: z.number().gt(0).max(0.9).default(0.8),
         /** Most memory one full-capacity round rents; unset: all of memory_fraction. */
         max_memory: memory.optional(),
+        /** Proven capacity is the best of the last this many full-capacity rounds (noise only slows a prover); 1: the last one. */
+        best_of: z.number().int().min(1).max(24).default(3),
       })
-      .default({ enabled: true, window_seconds: 3600, memory_fraction: 0.75, challenge_fraction: 0.8 }),
+      .default({ enabled: true, window_seconds: 3600, memory_fraction: 0.75, challenge_fraction: 0.8, best_of: 3 }),
     database: z.string().min(1).default('var/validator.db'),
     report: z.string().min(1).default('var/report.html'),
     /** Score weights; normalised to sum to 1. */

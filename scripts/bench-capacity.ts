@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < ROUNDS; i++) {
       for (const kind of ['light', 'full'] as const) {
         const started = performance.now();
-        const r = await runMinerRound(target, settings, {}, undefined, { kind, last });
+        const r = await runMinerRound(target, settings, {}, undefined, { kind, last, earlier: last });
         times[kind].push(performance.now() - started);
         process.stderr.write(`${kind} round ${i + 1}: ${seconds(times[kind].at(-1)!)}; ${describe(r)}\n`);
       }

@@ -15,6 +15,8 @@ export interface CapacitySettings {
   memoryFraction: number;
   challengeFraction: number;
   maxMemoryBytes?: number;
+  /** Proven capacity is the best of this many recent full-capacity rounds. */
+  bestOf: number;
 }
 
 export interface LightRental {

@@ -19,7 +19,8 @@ import { allFindings } from './round-types.js';
 import { checksComponent, roundScore, zeroComponents } from './scoring/scoring.js';
 import { errorMessage } from '../common/errors.js';
 import { planRental, type CapacitySettings, type Held, type Rental, type RoundKind } from './capacity-plan.js';
-import { heldCredit, type Proven } from './scoring/capacity-credit.js';
+import type { Proven } from './scoring/capacity-credit.js';
+import { NOTHING, provedNothing, settleCapacity } from './scoring/capacity-standing.js';
 import type { GetCapacityResponse } from '../common/gen/polarise/v1/miner.js';
 
 export interface RoundSettings {
@@ -153,8 +154,7 @@ function proveMemory(exec: ChallengeExecutor, s: RoundSettings, overheadMs: numb
 /** A lie anywhere in the round (samples that cannot be true) scores the whole round 0 and proves nothing. */
 function withLies(result: MinerRoundResult): MinerRoundResult {
   if (!allFindings(result).some(isLie)) return result;
-  const capacity = result.capacity && { ...result.capacity, provenCores: 0, provenMemoryBytes: 0 };
-  return { ...result, lie: true, roundScore: 0, capacity };
+  return { ...result, lie: true, roundScore: 0, capacity: result.capacity && provedNothing(result.capacity) };
 }
 
 /** The renter's path: SSH login against the announced host key, a nonce echo, the probe uploaded over SFTP. */
@@ -175,13 +175,14 @@ function rent(allocation: AllocateResponse, settings: RoundSettings, progress: R
 
 const errorText = (err: unknown): string => (err as { details?: string }).details ?? (errorMessage(err));
 
-/** How this round is to run: full-capacity or light, and the capacity last proven for the miner (for renter-held credit). */
+/** How this round is to run: full-capacity or light, the miner's standing (for renter-held credit) and the best of its recent full rounds. */
 export interface RoundContext {
   kind: RoundKind;
   last: Proven;
+  earlier: Proven;
 }
 
-const LIGHT_ROUND: RoundContext = { kind: 'light', last: { cores: 0, memoryBytes: 0 } };
+const LIGHT_ROUND: RoundContext = { kind: 'light', last: NOTHING, earlier: NOTHING };
 
 function capacityOf(offer: GetCapacityResponse | undefined, rental: Rental | Held): RoundCapacity {
   return {
@@ -195,31 +196,8 @@ function capacityOf(offer: GetCapacityResponse | undefined, rental: Rental | Hel
   };
 }
 
-/**
- * The capacity standing after the round: a full or held round proves (and
- * credits what renters hold); a light round's proof is a lower bound, so the
- * standing becomes the larger of it and the last one (a miner's first rounds
- * weigh what they proved before its first full round). A failed proof in any
- * round proves nothing: the standing is 0 until the next full round.
- */
-function settleCapacity(capacity: RoundCapacity, now: Proven, valid: boolean, last: Proven): RoundCapacity {
-  if (capacity.kind === 'light') {
-    if (!valid) return { ...capacity, provenCores: 0, provenMemoryBytes: 0 };
-    return { ...capacity, provenCores: Math.max(last.cores, now.cores), provenMemoryBytes: Math.max(last.memoryBytes, now.memoryBytes) };
-  }
-  const held = capacity.kind === 'held' ? { offeredCpus: 1, freeCpus: 0, offeredMemoryBytes: 1, freeMemoryBytes: 0 } : capacity;
-  const credit = heldCredit(now, last, held);
-  return {
-    ...capacity,
-    provenCores: now.cores + credit.cores,
-    provenMemoryBytes: now.memoryBytes + credit.memoryBytes,
-    creditedCores: credit.cores,
-    creditedMemoryBytes: credit.memoryBytes,
-  };
-}
-
 /** A round that found nothing free: it fails nothing and credits the last proven capacity. */
-function heldRound(target: MinerAddress, startedAt: Date, capacity: RoundCapacity, reason: string, last: Proven): MinerRoundResult {
+function heldRound(target: MinerAddress, startedAt: Date, capacity: RoundCapacity, reason: string, context: RoundContext): MinerRoundResult {
   return {
     miner: target.name,
     address: target.address,
@@ -230,7 +208,7 @@ function heldRound(target: MinerAddress, startedAt: Date, capacity: RoundCapacit
     roundScore: 0,
     findings: [],
     challenges: [],
-    capacity: settleCapacity(capacity, { cores: 0, memoryBytes: 0 }, true, last),
+    capacity: settleCapacity(capacity, NOTHING, true, context.last, context.earlier),
     unscored: `renters hold the capacity (${reason}): not scored; credited at the last proven value`,
   };
 }
@@ -288,7 +266,7 @@ export async function runMinerRound(
     const plan = planRental(context.kind, offer, { cpuCount: settings.cpuCount, memoryBytes: settings.memoryBytes, challengeMemoryBytes: settings.challengeMemoryBytes }, settings.capacity);
     capacity = capacityOf(offer, plan);
     if (plan.kind === 'held') {
-      const held = heldRound(target, startedAt, capacity, plan.reason, context.last);
+      const held = heldRound(target, startedAt, capacity, plan.reason, context);
       observer.phase?.(target.name, 'done', held.unscored);
       return held;
     }
@@ -317,7 +295,7 @@ export async function runMinerRound(
     findings: work.findings,
     challenges: work.challenges,
     error,
-    capacity: capacity && settleCapacity(capacity, work.proven, work.valid, context.last),
+    capacity: capacity && settleCapacity(capacity, work.proven, work.valid, context.last, context.earlier),
   });
   observer.phase?.(target.name, error ? 'failed' : 'done', error ?? (result.lie ? 'lie: the samples cannot be true' : undefined));
   return result;

@@ -71,13 +71,20 @@ export interface RoundCapacity {
   rentedMemoryBytes?: number;
   /**
    * The miner's proven capacity after this round, in core-equivalents
-   * (throughput / reference core): proven by this round's proofs plus the
-   * credit for capacity renters hold. A light round raises it to its own proof
-   * when that is larger; a lie or an invalid proof in any round sets it to 0.
+   * (throughput / reference core): the best of this full round (its proofs
+   * plus the credit for capacity renters hold) and the recent full rounds
+   * that still count (validator.capacity.best_of). A light round raises it to
+   * its own proof when that is larger; a lie or an invalid proof in any round
+   * sets it to 0 (scoring/capacity-standing.ts).
    */
   provenCores?: number;
   /** Bytes proven after this round, likewise. */
   provenMemoryBytes?: number;
+  /** What this round proved by itself, credit included: what later rounds take the best of. */
+  roundProvenCores?: number;
+  roundProvenMemoryBytes?: number;
+  /** An invalid proof or a lie: nothing proven before this round counts again. */
+  invalid?: boolean;
   /** The part of provenCores credited at the last proven value for capacity renters hold. */
   creditedCores?: number;
   creditedMemoryBytes?: number;

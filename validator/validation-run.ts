@@ -33,6 +33,7 @@ export function roundSettings(config: Config, probeBinary: string): RoundSetting
       memoryFraction: v.capacity.memory_fraction,
       challengeFraction: v.capacity.challenge_fraction,
       maxMemoryBytes: v.capacity.max_memory === undefined ? undefined : parseMemory(v.capacity.max_memory, 'validator.capacity.max_memory'),
+      bestOf: v.capacity.best_of,
     },
   };
 }
@@ -70,8 +71,8 @@ export async function runValidationRound(
   const results = await bounded(
     config.validator.concurrency,
     config.validator.miners.map((miner) => async () => {
-      const history = store.capacityHistory(miner.name);
-      const context = { kind: schedule.kind(miner.name, Date.now(), history), last: history.proven };
+      const history = store.capacityHistory(miner.name, settings.capacity.bestOf);
+      const context = { kind: schedule.kind(miner.name, Date.now(), history), last: history.proven, earlier: history.earlier };
       const result = await runMinerRound(miner, settings, { phase: (m, p, d) => view.phase(m, p, d), sample: (m, s) => view.sample(m, s) }, signal, context);
       store.recordMinerRound(roundId, result, config.validator.ema_alpha);
       metrics?.minerRound(result);

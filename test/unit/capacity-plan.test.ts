@@ -8,7 +8,7 @@ import { GetCapacityResponse } from '../../common/gen/polarise/v1/miner.js';
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 const light = { cpuCount: 1, memoryBytes: 512 * MiB, challengeMemoryBytes: 256 * MiB };
-const cap: CapacitySettings = { windowSeconds: 3600, memoryFraction: 0.75, challengeFraction: 0.8 };
+const cap: CapacitySettings = { windowSeconds: 3600, memoryFraction: 0.75, challengeFraction: 0.8, bestOf: 3 };
 const offer = (o: Partial<GetCapacityResponse>): GetCapacityResponse =>
   GetCapacityResponse.fromPartial({ totalCpus: 4, freeCpus: 4, totalMemoryBytes: 8 * GiB, freeMemoryBytes: 8 * GiB, maxCpusPerAllocation: 16, maxMemoryBytesPerAllocation: 64 * GiB, ...o });
 

@@ -149,6 +149,36 @@ describe('score store (SQLite)', () => {
     }
   });
 
+  it('gives a restarted validator the best of the recent full rounds: newest first, past light rounds, up to the last lie', () => {
+    const path = join(dir, 'best-of.db');
+    const offer = { offeredCpus: 2, freeCpus: 2, offeredMemoryBytes: 2 ** 31, freeMemoryBytes: 2 ** 31, rentedCpus: 2 };
+    const round = (kind: 'full' | 'light', cores: number, invalid?: boolean) => ({
+      capacity: { ...offer, kind, provenCores: cores, provenMemoryBytes: 2 ** 30, roundProvenCores: cores, roundProvenMemoryBytes: 2 ** 30, invalid },
+    });
+    const record = (...rounds: ReturnType<typeof round>[]) => {
+      const store = ScoreStore.open(path);
+      try {
+        for (const r of rounds) store.recordMinerRound(store.startRound(new Date()), minerRound('m', 0.9, r), ALPHA);
+      } finally {
+        store.close();
+      }
+    };
+    const earlier = (bestOf: number) => {
+      const store = ScoreStore.open(path);
+      try {
+        return store.capacityHistory('m', bestOf).earlier;
+      } finally {
+        store.close();
+      }
+    };
+    record(round('full', 1.5), round('full', 0.9, true), round('full', 1.4), round('light', 0.5), round('full', 0.7));
+    expect(earlier(3)).to.deep.equal({ cores: 1.4, memoryBytes: 2 ** 30 });
+    expect(earlier(2)).to.deep.equal({ cores: 0.7, memoryBytes: 2 ** 30 });
+    expect(earlier(1)).to.deep.equal({ cores: 0, memoryBytes: 0 });
+    // The invalid round ends the run: 1.5 before it never counts again.
+    expect(earlier(24)).to.deep.equal({ cores: 1.4, memoryBytes: 2 ** 30 });
+  });
+
   it('gives back what was recorded: challenges, samples, details and findings', () => {
     const path = join(dir, 'validator.db');
     const store = ScoreStore.open(path);

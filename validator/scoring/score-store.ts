@@ -8,7 +8,7 @@
 import type Database from 'better-sqlite3';
 import { resolve } from 'node:path';
 import type { Finding } from '../findings.js';
-import type { ChallengeRecord, MinerRoundResult } from '../round-types.js';
+import type { ChallengeRecord, MinerRoundResult, RoundCapacity } from '../round-types.js';
 import { openScoreDatabase } from './open-score-database.js';
 import {
   challengeOf,
@@ -29,6 +29,10 @@ import { ScoreStoreError, explain } from './score-store-error.js';
 import { updateEma } from './scoring.js';
 import { detailsWithNetwork } from './sample-network.js';
 import type { Proven } from './capacity-credit.js';
+import { recentBest } from './capacity-standing.js';
+
+/** Light rounds between full ones (an hour's window of 5-minute rounds is 12) are read past, up to this many per full round. */
+const RECENT_ROUNDS_PER_FULL = 64;
 
 export { MIGRATIONS, SCHEMA_VERSION } from './score-schema.js';
 export { ScoreStoreError, type ScoreStoreProblem } from './score-store-error.js';
@@ -55,6 +59,8 @@ export interface CapacityHistory {
   lastFullRoundMs?: number;
   /** The capacity standing: last proven, with credit for what renters held. */
   proven: Proven;
+  /** The best of the recent full rounds that still count (capacity-standing.ts). */
+  earlier: Proven;
 }
 
 export interface StoredMinerRound extends MinerRoundResult {
@@ -144,8 +150,11 @@ export class ScoreStore {
     );
   }
 
-  /** When the miner's first round and its last full-capacity round started, and the capacity it has proven. */
-  capacityHistory(miner: string): CapacityHistory {
+  /**
+   * When the miner's first round and its last full-capacity round started, the
+   * capacity it has proven, and the best of its last `bestOf − 1` full rounds.
+   */
+  capacityHistory(miner: string, bestOf = 1): CapacityHistory {
     return this.guard(() => {
       const times = this.db
         .prepare(
@@ -160,8 +169,18 @@ export class ScoreStore {
         firstRoundMs: times.first ?? undefined,
         lastFullRoundMs: times.lastFull ?? undefined,
         proven: { cores: proven?.proven_cores ?? 0, memoryBytes: proven?.proven_memory_bytes ?? 0 },
+        earlier: recentBest(this.recentCapacities(miner, bestOf), bestOf),
       };
     });
+  }
+
+  /** The capacity records of the miner's newest rounds, newest first: enough to find `bestOf − 1` full rounds among light ones. */
+  private recentCapacities(miner: string, bestOf: number): RoundCapacity[] {
+    if (bestOf <= 1) return [];
+    const rows = this.db
+      .prepare('SELECT capacity FROM miner_rounds WHERE miner = ? AND capacity IS NOT NULL ORDER BY id DESC LIMIT ?')
+      .all(miner, RECENT_ROUNDS_PER_FULL * bestOf) as { capacity: string }[];
+    return rows.map((r) => JSON.parse(r.capacity) as RoundCapacity);
   }
 
   /** The newest `limit` rounds, newest first, with every miner's result, challenges, samples and findings. */
