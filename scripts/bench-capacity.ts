@@ -36,6 +36,21 @@ function describe(r: MinerRoundResult): string {
   );
 }
 
+/** Wall time spent in each phase the round reports (allocate, ssh, upload, compute-commit, …). */
+class PhaseClock {
+  private readonly spent = new Map<string, number>();
+  private phase = 'start';
+  private since = performance.now();
+  enter(next: string): void {
+    const now = performance.now();
+    this.spent.set(this.phase, (this.spent.get(this.phase) ?? 0) + now - this.since);
+    [this.phase, this.since] = [next, now];
+  }
+  summary(): string {
+    return [...this.spent].map(([p, ms]) => `${p} ${seconds(ms)}`).join(', ');
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'polarise-bench-capacity-'));
   let miner: MinerProcess | undefined;
@@ -48,9 +63,10 @@ async function main(): Promise<void> {
     for (let i = 0; i < ROUNDS; i++) {
       for (const kind of ['light', 'full'] as const) {
         const started = performance.now();
-        const r = await runMinerRound(target, settings, {}, undefined, { kind, last, earlier: last });
+        const phases = new PhaseClock();
+        const r = await runMinerRound(target, settings, { phase: (_m, p) => phases.enter(p) }, undefined, { kind, last, earlier: last });
         times[kind].push(performance.now() - started);
-        process.stderr.write(`${kind} round ${i + 1}: ${seconds(times[kind].at(-1)!)}; ${describe(r)}\n`);
+        process.stderr.write(`${kind} round ${i + 1}: ${seconds(times[kind].at(-1)!)}; ${describe(r)}\n  phases: ${phases.summary()}\n`);
       }
     }
     console.log(`host cores: ${cpus().length}; miner offers ${cpus().length} CPU ${formatBytes(OFFER)}`);

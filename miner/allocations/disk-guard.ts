@@ -17,6 +17,7 @@
  */
 import type Docker from 'dockerode';
 import { errorMessage } from '../../common/errors.js';
+import { repeatEvery, type Repeating } from '../../common/repeat-every.js';
 import type { Logger } from '../../common/logger.js';
 import { layerUsages } from '../containers/layer-usage.js';
 import type { Allocations } from './allocations.js';
@@ -37,7 +38,7 @@ export function inspectWithSize(container: Docker.Container): Promise<unknown> {
 export class DiskGuard {
   /** Upper directory per container id (null: not overlay2, ask Docker for SizeRw). */
   private readonly upperDirs = new Map<string, string | null>();
-  private timer: NodeJS.Timeout | undefined;
+  private repeating: Repeating | undefined;
   private stopped = false;
 
   constructor(
@@ -48,21 +49,12 @@ export class DiskGuard {
   ) {}
 
   start(): void {
-    const loop = () => {
-      if (this.stopped) return;
-      this.timer = setTimeout(() => {
-        this.check()
-          .catch((err) => this.log.warn('disk check failed', { error: errorMessage(err) }))
-          .finally(loop);
-      }, this.options.intervalMs);
-      this.timer.unref();
-    };
-    loop();
+    this.repeating = repeatEvery(this.options.intervalMs, () => this.check(), (err) => this.log.warn('disk check failed', { error: errorMessage(err) }));
   }
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.repeating?.stop();
   }
 
   /** One pass over every ready allocation. */

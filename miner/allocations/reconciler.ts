@@ -18,11 +18,11 @@ import { LABELS } from '../containers/container-labels.js';
 import type { ContainerManager } from '../containers/container-manager.js';
 import type { Allocations } from './allocations.js';
 import { errorMessage } from '../../common/errors.js';
+import { repeatEvery, type Repeating } from '../../common/repeat-every.js';
 
 export class Reconciler {
-  private timer: NodeJS.Timeout | undefined;
+  private repeating: Repeating | undefined;
   private running: Promise<void> | undefined;
-  private stopped = false;
   /** Unlabelled leftovers of an older miner are claimed once, on the first pass that reaches Docker. */
   private claimedUnlabelled = false;
 
@@ -43,21 +43,11 @@ export class Reconciler {
   }
 
   start(): void {
-    const loop = () => {
-      if (this.stopped) return;
-      this.timer = setTimeout(() => {
-        this.reconcile()
-          .catch((err) => this.log.warn('reconcile failed', { error: errorMessage(err) }))
-          .finally(loop);
-      }, this.intervalMs);
-      this.timer.unref();
-    };
-    loop();
+    this.repeating = repeatEvery(this.intervalMs, () => this.reconcile(), (err) => this.log.warn('reconcile failed', { error: errorMessage(err) }));
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    this.repeating?.stop();
   }
 
   private async pass(): Promise<void> {
