@@ -31,7 +31,7 @@ function describe(r: MinerRoundResult): string {
   const memory = r.challenges.find((ch) => ch.kind === 'memory');
   return (
     `rented ${c?.rentedCpus} CPU ${formatBytes(c?.rentedMemoryBytes ?? 0)}, proved ${Number(compute?.details.coreEquivalents ?? 0).toFixed(2)} cores ` +
-    `${formatBytes(Number(memory?.details.sizeBytes ?? 0))}, fill+hash ${seconds(Number(memory?.details.commitMs ?? 0))}, score ${r.roundScore.toFixed(2)}` +
+    `${formatBytes(Number(memory?.details.sizeBytes ?? 0))}, fill+hash ${seconds(Number(memory?.details.commitMs ?? 0))}, walks ${JSON.stringify(memory?.details.walksMs ?? [])} ms (deadline ${Math.round(memory?.deadlineMs ?? 0)} ms), score ${r.roundScore.toFixed(2)}` +
     (r.error ? `, error: ${r.error}` : '')
   );
 }

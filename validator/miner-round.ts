@@ -240,7 +240,8 @@ async function proveContainer(client: MinerClient, allocation: AllocateResponse,
   const memory = await proveMemory(exec, rented, compute.rates?.overheadMs ?? 0);
   work.challenges.push(memoryRecord(memory, progress.takeSamples()));
   work.components.memory = memory.component;
-  work.proven.memoryBytes = memory.proofValid ? memory.plan.sizeBytes : 0;
+  // A walk past its deadline may mean blocks are missing (recomputed on demand): the bytes count only as far as the walk's grade.
+  work.proven.memoryBytes = memory.proofValid ? memory.plan.sizeBytes * memory.component : 0;
   work.valid = compute.proofValid && memory.proofValid;
   work.components.metrics = checksComponent([compute.metrics.status === 'ok', memory.metrics.status === 'ok']);
 }

@@ -74,6 +74,10 @@ describe('cheating provers through a real miner, one lie at a time', function ()
     expect(codes(r)).to.not.include('memory-proof-invalid');
     expect(memory.details.walksMs as number[]).to.have.length(3);
     expect(r.components.memory).to.be.below(0.6);
+    // It holds half of what it was asked to fill: the capacity it proves is graded with the walk, and stays under that half.
+    const size = memory.details.sizeBytes as number;
+    expect(r.capacity!.provenMemoryBytes).to.be.closeTo(size * r.components.memory, 1);
+    expect(r.capacity!.provenMemoryBytes).to.be.below(size / 2);
     expect(codes(r).filter((c) => c.startsWith('compute'))).to.deep.equal([]);
     expect(r.components.compute).to.be.above(0.3);
   });
