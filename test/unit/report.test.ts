@@ -170,6 +170,31 @@ describe('HTML report', () => {
     });
   });
 
+  describe('network traffic per call', () => {
+    it('draws received and sent bytes for each call from the stored samples; no chart when the miner sent no counters', () => {
+      const netStore = ScoreStore.open(join(dir, 'net.db'));
+      let html: string;
+      try {
+        const withCounters = (c: SampleRecord[], perSample: number) =>
+          c.map((x, i) => ({ ...x, netRxBytes: (i + 1) * perSample, netTxBytes: (i + 1) * perSample * 2, netRxPackets: i + 1, netTxPackets: 2 * (i + 1) }));
+        const calls = [withCounters(call('compute-commit', 4, 190), 1024), withCounters(call('compute-open', 3, 60), 4096)];
+        const roundId = netStore.startRound(new Date(Date.UTC(2025, 0, 3)));
+        netStore.recordMinerRound(roundId, minerRound('net', 1, { challenges: [challenge('compute', 'commit', true, { samples: calls.flat() }), challenge('memory', 'commit', true)] }), 0.3);
+        netStore.finishRound(roundId, new Date(Date.UTC(2025, 0, 3, 0, 1)));
+        html = renderReport(reportData(netStore));
+      } finally {
+        netStore.close();
+      }
+      const chart = /<svg[^>]*>(?:(?!<\/svg>)[\s\S])*?<title>compute commit: network<\/title>[\s\S]*?<\/svg>/.exec(html)![0];
+      expect(chart).to.include('>traffic since the call started (KiB)</text>');
+      expect(segmentXs(chart, '#059669').map((xs) => xs.length), 'received, per call').to.deep.equal([4, 3]);
+      expect(segmentXs(chart, '#7c3aed').map((xs) => xs.length), 'sent, per call').to.deep.equal([4, 3]);
+      // The y axis reaches the most sent in one call: 3 samples × 4 KiB × 2 = 24 KiB.
+      expect(chart).to.match(/>2[45](\.0)?<\/text>/);
+      expect(html).not.to.include('<title>memory commit: network</title>');
+    });
+  });
+
   describe('proven capacity over time', () => {
     const GiB = 1024 * MiB;
     const name = 'cap<b>&"';

@@ -209,6 +209,24 @@ describe('score store (SQLite)', () => {
     }
   });
 
+  it("keeps each sample's network counters and host steal; a sample without them reads back without them", () => {
+    const store = ScoreStore.open(join(dir, 'validator.db'));
+    try {
+      const result = minerRound('net', 0.9);
+      const [first, second] = result.challenges[0]!.samples;
+      result.challenges[0]!.samples = [
+        { ...first!, netRxBytes: 1500, netTxBytes: 64_000_000_000, netRxPackets: 3, netTxPackets: 44_000, hostStealPercent: 7.5 },
+        second!,
+      ];
+      store.recordMinerRound(store.startRound(new Date()), result, ALPHA);
+      const [a, b] = store.recentRounds(1)[0]!.miners[0]!.challenges[0]!.samples;
+      expect(a).to.deep.include({ netRxBytes: 1500, netTxBytes: 64_000_000_000, netRxPackets: 3, netTxPackets: 44_000, hostStealPercent: 7.5 });
+      expect(b).to.deep.equal(second);
+    } finally {
+      store.close();
+    }
+  });
+
   it('returns the newest rounds first, at most `limit`', () => {
     const store = ScoreStore.open(join(dir, 'validator.db'));
     try {
@@ -251,6 +269,28 @@ describe('score store (SQLite)', () => {
       expect(m!.findings).to.deep.equal([{ code: 'unclassified', message: 'rental: ok' }]);
       expect(m!.challenges[0]!.findings).to.deep.equal([{ code: 'unclassified', message: 'cpu commit: too slow' }]);
       expect(m!.lie).to.equal(undefined);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('migrates a version-3 database: its samples read back as they were, without network counters', () => {
+    const path = join(dir, 'v3.db');
+    const db = new Database(path);
+    for (const m of MIGRATIONS.slice(0, 3)) db.exec(m);
+    db.pragma('user_version = 3');
+    db.exec(`INSERT INTO rounds (id, started_at) VALUES (1, 0);
+      INSERT INTO miner_rounds (id, round_id, miner, address, started_at, finished_at, claimed_cpu_count, claimed_memory_bytes,
+        compute, memory, rental, metrics, round_score, ema) VALUES (1, 1, 'm', 'a', 0, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+      INSERT INTO challenges (id, miner_round_id, seq, kind, step, passed, elapsed_ms, details) VALUES (7, 1, 0, 'compute', 'commit', 1, 1, '{}');
+      INSERT INTO samples (challenge_id, seq, phase, elapsed_us, cpu_usage, cpu_time_ns, memory_usage, memory_limit, pids)
+        VALUES (7, 0, 'compute-commit', 200000, 99.5, 199000000, 1048576, 536870912, 3);`);
+    db.close();
+    const store = ScoreStore.open(path);
+    try {
+      expect(store.schemaVersion()).to.equal(SCHEMA_VERSION);
+      const [sample] = store.recentRounds(1)[0]!.miners[0]!.challenges[0]!.samples;
+      expect(sample).to.deep.equal({ phase: 'compute-commit', elapsedUs: 200000, cpuUsage: 99.5, cpuTimeNs: 199000000, memoryUsage: 1048576, memoryLimit: 536870912, pids: 3 });
     } finally {
       store.close();
     }

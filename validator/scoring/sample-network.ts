@@ -2,8 +2,8 @@
  * A challenge's network traffic, for the store and the report. Samples count
  * bytes and packets since their own command started, so each call's last
  * sample holds that call's traffic and the challenge's is their sum. The
- * totals are kept in the challenge's details (stored as JSON), not per
- * sample: the samples table has no columns for them.
+ * totals go into the challenge's details (stored as JSON, shown by the
+ * report); each sample's counters are stored with it (schema version 4).
  */
 import type { SampleRecord } from '../round-types.js';
 

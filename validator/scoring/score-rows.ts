@@ -55,6 +55,11 @@ export interface SampleRow {
   memory_usage: number;
   memory_limit: number;
   pids: number;
+  net_rx_bytes: number | null;
+  net_tx_bytes: number | null;
+  net_rx_packets: number | null;
+  net_tx_packets: number | null;
+  host_steal_percent: number | null;
 }
 
 export interface CurrentScoreRow {
@@ -94,6 +99,13 @@ export function sampleOf(s: SampleRow): SampleRecord {
     memoryUsage: s.memory_usage,
     memoryLimit: s.memory_limit,
     pids: s.pids,
+    ...(s.net_rx_bytes !== null && {
+      netRxBytes: s.net_rx_bytes,
+      netTxBytes: s.net_tx_bytes ?? 0,
+      netRxPackets: s.net_rx_packets ?? 0,
+      netTxPackets: s.net_tx_packets ?? 0,
+    }),
+    ...(s.host_steal_percent !== null && { hostStealPercent: s.host_steal_percent }),
   };
 }
 

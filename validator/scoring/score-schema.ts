@@ -92,6 +92,14 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE scores ADD COLUMN proven_memory_bytes INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE miner_rounds ADD COLUMN capacity TEXT;
   `,
+  // 4: each sample's container network traffic since its command started, and the host steal the miner reported (NULL: not sent).
+  `
+  ALTER TABLE samples ADD COLUMN net_rx_bytes INTEGER;
+  ALTER TABLE samples ADD COLUMN net_tx_bytes INTEGER;
+  ALTER TABLE samples ADD COLUMN net_rx_packets INTEGER;
+  ALTER TABLE samples ADD COLUMN net_tx_packets INTEGER;
+  ALTER TABLE samples ADD COLUMN host_steal_percent REAL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

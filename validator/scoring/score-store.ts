@@ -265,14 +265,18 @@ function insertChallenges(db: Database.Database, minerRoundId: number, challenge
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const insertSample = db.prepare(
-    `INSERT INTO samples (challenge_id, seq, phase, elapsed_us, cpu_usage, cpu_time_ns, memory_usage, memory_limit, pids)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO samples (challenge_id, seq, phase, elapsed_us, cpu_usage, cpu_time_ns, memory_usage, memory_limit, pids,
+       net_rx_bytes, net_tx_bytes, net_rx_packets, net_tx_packets, host_steal_percent)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   challenges.forEach((ch, seq) => {
     const challengeId = Number(
       insertChallenge.run(minerRoundId, seq, ch.kind, ch.step, ch.passed ? 1 : 0, ch.elapsedMs, ch.deadlineMs ?? null, toJson(detailsWithNetwork(ch.details, ch.samples))).lastInsertRowid,
     );
-    ch.samples.forEach((s, i) => insertSample.run(challengeId, i, s.phase, s.elapsedUs, s.cpuUsage, s.cpuTimeNs, s.memoryUsage, s.memoryLimit, s.pids));
+    ch.samples.forEach((s, i) =>
+      insertSample.run(challengeId, i, s.phase, s.elapsedUs, s.cpuUsage, s.cpuTimeNs, s.memoryUsage, s.memoryLimit, s.pids,
+        s.netRxBytes ?? null, s.netTxBytes ?? null, s.netRxPackets ?? null, s.netTxPackets ?? null, s.hostStealPercent ?? null),
+    );
     insertFindings(challengeId, ch.findings);
   });
 }
@@ -306,7 +310,8 @@ function minerRoundReader(db: Database.Database): (roundId: number) => StoredMin
   const minerRounds = db.prepare('SELECT * FROM miner_rounds WHERE round_id = ? ORDER BY miner');
   const challenges = db.prepare('SELECT id, kind, step, passed, elapsed_ms, deadline_ms, details FROM challenges WHERE miner_round_id = ? ORDER BY seq');
   const samples = db.prepare(
-    `SELECT phase, elapsed_us, cpu_usage, cpu_time_ns, memory_usage, memory_limit, pids
+    `SELECT phase, elapsed_us, cpu_usage, cpu_time_ns, memory_usage, memory_limit, pids,
+       net_rx_bytes, net_tx_bytes, net_rx_packets, net_tx_packets, host_steal_percent
      FROM samples WHERE challenge_id = ? ORDER BY seq`,
   );
   const findings = db.prepare('SELECT challenge_id, code, text, figures FROM findings WHERE miner_round_id = ? ORDER BY id');

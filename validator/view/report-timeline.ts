@@ -4,6 +4,8 @@
  * `elapsedUs` counts from the start of its own call; so the samples are split
  * back into calls and the calls are laid out one after another on one
  * timeline, each drawn as its own segment, with a small gap between them.
+ * When the samples carry network counters (miners of contract 1.2.0 on), a
+ * third chart shows the container's traffic since each call started.
  */
 import type { ChallengeRecord, Phase, SampleRecord } from '../round-types.js';
 import { lineChart, niceCeil, roundTicks, type Band, type Point } from './report-chart.js';
@@ -12,8 +14,9 @@ import { splitCalls } from '../scoring/sample-network.js';
 
 export { splitCalls };
 
+const KiB = 1024;
 const MiB = 1024 * 1024;
-const COLORS = { cpu: '#d97706', memory: '#2563eb', limit: '#9ca3af' };
+const COLORS = { cpu: '#d97706', memory: '#2563eb', limit: '#9ca3af', received: '#059669', sent: '#7c3aed' };
 /** The gap between two calls on the timeline, as a share of all calls' time together. */
 const GAP_SHARE = 0.03;
 
@@ -92,5 +95,31 @@ export function challengeCharts(ch: ChallengeRecord, claimedCpus: number): strin
       { label: 'limit', color: COLORS.limit, dashed: true, segments: limitMiB > 0 ? [[[0, limitMiB], [xMax, limitMiB]]] : [] },
     ],
   });
-  return cpuChart + memoryChart;
+  return cpuChart + memoryChart + networkChart(name, segments, { xMax, xTicks, bands, titles });
+}
+
+interface Axis {
+  xMax: number;
+  xTicks: number[];
+  bands: Band[];
+  titles: string[];
+}
+
+/** Bytes received and sent by the container since each call started; nothing when no sample carries the counters. */
+function networkChart(name: string, segments: readonly CallSegment[], axis: Axis): string {
+  if (!segments.some((seg) => seg.samples.some((s) => s.netRxBytes !== undefined))) return '';
+  const received = along(segments, (s) => (s.netRxBytes ?? 0) / KiB);
+  const sent = along(segments, (s) => (s.netTxBytes ?? 0) / KiB);
+  const most = Math.max(1, ...[...received, ...sent].flat().map(([, v]) => v));
+  return lineChart({
+    title: `${name}: network`,
+    xLabel: X_LABEL,
+    yLabel: 'traffic since the call started (KiB)',
+    ...axis,
+    yMax: niceCeil(most),
+    series: [
+      { label: 'received', color: COLORS.received, segments: received, titles: axis.titles },
+      { label: 'sent', color: COLORS.sent, segments: sent, titles: axis.titles },
+    ],
+  });
 }
