@@ -151,6 +151,8 @@ describe('the validator (npm run validator) against real miners', function () {
     expect(html).to.include('samples-impossible');
     // Each challenge's traffic, from the samples' network counters (miner → validator → store → report).
     expect(html).to.include('container network traffic');
+    expect(html).to.include('<title>compute commit: network</title>');
+    expect(html).to.include('<title>memory commit: network</title>');
     expect((html.match(/<svg/g) ?? []).length).to.be.at.least(4);
     expect(html).to.not.match(/<script/i);
   });
