@@ -98,6 +98,12 @@ describe('capacity: what the report says of a round', () => {
     expect(capacityNote({ ...base, kind: 'full', creditedCores: 0, creditedMemoryBytes: 0 })).to.equal('full-capacity round: rented 1 CPU, 2.0 GiB');
     expect(capacityNote({ ...base, kind: 'held', creditedCores: 1.4, creditedMemoryBytes: 0 })).to.match(/^nothing free \(renters hold the capacity\): not scored; 1\.40 cores/);
     expect(capacityNote({ ...base, kind: 'light' })).to.match(/^light round/);
+    const slow = { ...base, kind: 'full' as const, provenCores: 1.5, provenMemoryBytes: GiB, roundProvenCores: 0.6, roundProvenMemoryBytes: GiB };
+    expect(capacityNote(slow)).to.equal(
+      'full-capacity round: rented 1 CPU, 2.0 GiB; proved 0.60 cores and 1.0 GiB, standing at 1.50 cores and 1.0 GiB (the best of the recent full rounds)',
+    );
+    expect(capacityNote({ ...slow, roundProvenCores: 1.5 })).to.equal('full-capacity round: rented 1 CPU, 2.0 GiB');
+    expect(capacityNote({ ...slow, provenCores: 0, provenMemoryBytes: 0, invalid: true })).to.match(/an invalid proof or a lie: nothing proven counts/);
     expect(capacityNote({ ...base })).to.equal('');
   });
 });

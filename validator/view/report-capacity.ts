@@ -27,8 +27,17 @@ export function capacityNote(c: RoundCapacity | undefined): string {
     ? `; ${coresText(c.creditedCores ?? 0)} and ${formatBytes(c.creditedMemoryBytes ?? 0)} credited at the last proven value for capacity renters hold`
     : '';
   if (c.kind === 'held') return `nothing free (renters hold the capacity): not scored${credit}`;
-  if (c.kind === 'light') return 'light round (liveness; proven capacity unchanged)';
-  return `full-capacity round: rented ${c.rentedCpus} CPU, ${formatBytes(c.rentedMemoryBytes ?? 0)}${credit}`;
+  if (c.kind === 'light') return 'light round (liveness; its proof is a lower bound of the proven capacity)';
+  return `full-capacity round: rented ${c.rentedCpus} CPU, ${formatBytes(c.rentedMemoryBytes ?? 0)}${credit}${standingNote(c)}`;
+}
+
+/** When an earlier full round proved more than this one (or the proof failed), what the standing is and why. */
+function standingNote(c: RoundCapacity): string {
+  if (c.invalid) return '; an invalid proof or a lie: nothing proven counts, earlier rounds included';
+  if (c.roundProvenCores === undefined || c.provenCores === undefined) return '';
+  const round = { cores: c.roundProvenCores, bytes: c.roundProvenMemoryBytes ?? 0 };
+  if (round.cores >= c.provenCores && round.bytes >= (c.provenMemoryBytes ?? 0)) return '';
+  return `; proved ${coresText(round.cores)} and ${formatBytes(round.bytes)}, standing at ${coresText(c.provenCores)} and ${formatBytes(c.provenMemoryBytes ?? 0)} (the best of the recent full rounds)`;
 }
 
 /** One round's proven capacity, as the chart draws it. */
