@@ -13,8 +13,11 @@ import { buildProbe, probePath, requireDocker, startContainer, waitForQuietHost,
  *
  * ROUNDS rounds per scenario (POLARISE_CORE_ROUNDS=10 for the figures in the
  * docs); each round is itself best of up to 3 attempts. Ratios are of median
- * throughputs; the bounds are the issue's targets widened by what was
- * measured under load on this 2-core VM (docs/verification.md).
+ * throughputs, each against the honest container with the same CPU time: a
+ * CPU quota is compared with one honest core, since how far two busy vCPUs
+ * scale (1.5–1.75 single-core speeds on this VM, varying from run to run)
+ * is the host's, not the verifier's. Bounds leave what was measured under
+ * load on this 2-core VM (docs/verification.md).
  */
 const ROUNDS = Number(process.env.POLARISE_CORE_ROUNDS ?? 2);
 
@@ -55,7 +58,8 @@ describe('verifier: claimed cores against real containers (Docker)', function ()
       .map((r) => `${((r.rates?.throughput ?? 0) / 1e9).toFixed(1)} GMA/s eff ${r.rates?.efficiency?.toFixed(2) ?? '-'} [${r.runs.map((x) => `${x.kind[0]}${Math.round(x.commitMs)}`).join(' ')}]${r.findings.length ? ` ${r.findings.map((f) => f.code).join(',')}` : ''}`)
       .join('; ');
   const throughput = (name: string): number => median(results.get(name)!.map((r) => r.rates?.throughput ?? 0));
-  const ratio = (name: string): number => throughput(name) / throughput('honest 2 cores');
+  const ratio = (name: string, honest = 'honest 2 cores'): number => throughput(name) / throughput(honest);
+  const ratios = (name: string): string => `${describe_(results.get(name)!)}; vs 1 core ${ratio(name, 'honest 1 core').toFixed(2)}, vs 2 cores ${ratio(name).toFixed(2)}`;
   const codes = (rs: ComputeResult[]): string[] => rs.flatMap((r) => r.findings.map((f) => f.code));
 
   it(`an honest 1-core container passes every check (${ROUNDS} rounds)`, async () => {
@@ -86,13 +90,17 @@ describe('verifier: claimed cores against real containers (Docker)', function ()
     const rs = await rounds('half the cores', await container(1), 2);
     expect(rs.every((r) => r.findings.some((f) => f.code === 'fewer-cores')), describe_(rs)).to.equal(true);
     expect(rs.every((r) => r.proofValid && !r.passed && r.component > 0)).to.equal(true);
-    expect(ratio('half the cores'), describe_(rs)).to.be.at.most(0.6);
+    // A 1-CPU quota delivers one core, whatever it claims: about an honest core's throughput, and clearly less than two.
+    expect(ratio('half the cores', 'honest 1 core'), ratios('half the cores')).to.be.at.most(1.2);
+    expect(ratio('half the cores'), ratios('half the cores')).to.be.at.most(0.8);
   });
 
   it('60 % of the CPU time it claims (2 claimed, a 1.2-CPU quota): about 0.6 of the throughput', async () => {
     const rs = await rounds('60 % of the CPU', await container(1.2), 2);
     expect(rs.every((r) => r.proofValid && r.component > 0), describe_(rs)).to.equal(true);
-    expect(ratio('60 % of the CPU'), describe_(rs)).to.be.within(0.45, 0.75);
+    // 1.2 CPUs of time: about 1.2 honest cores (1.15–1.25 measured; 0.6 of the 2 claimed), so about one core or more, and clearly less than two.
+    expect(ratio('60 % of the CPU', 'honest 1 core'), ratios('60 % of the CPU')).to.be.within(0.9, 1.45);
+    expect(ratio('60 % of the CPU'), ratios('60 % of the CPU')).to.be.below(0.95);
   });
 
   it('an honest memory prover passes inside a 512 MiB container (256 MiB) under the published walk bound', async () => {
