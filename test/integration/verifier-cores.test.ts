@@ -59,7 +59,8 @@ describe('verifier: claimed cores against real containers (Docker)', function ()
       .join('; ');
   const throughput = (name: string): number => median(results.get(name)!.map((r) => r.rates?.throughput ?? 0));
   const ratio = (name: string, honest = 'honest 2 cores'): number => throughput(name) / throughput(honest);
-  const ratios = (name: string): string => `${describe_(results.get(name)!)}; vs 1 core ${ratio(name, 'honest 1 core').toFixed(2)}, vs 2 cores ${ratio(name).toFixed(2)}`;
+  const ratios = (name: string): string =>
+    [describe_(results.get(name)!), ...['honest 1 core', 'honest 2 cores'].filter((h) => results.has(h)).map((h) => `vs ${h} ${ratio(name, h).toFixed(2)}`)].join('; ');
   const codes = (rs: ComputeResult[]): string[] => rs.flatMap((r) => r.findings.map((f) => f.code));
 
   it(`an honest 1-core container passes every check (${ROUNDS} rounds)`, async () => {
@@ -83,7 +84,8 @@ describe('verifier: claimed cores against real containers (Docker)', function ()
     const rs = await rounds('half speed', c, 2, false).finally(() => c.remove());
     expect(codes(rs), describe_(rs)).to.not.include('fewer-cores');
     expect(rs.every((r) => r.proofValid && r.component > 0)).to.equal(true);
-    expect(ratio('half speed'), describe_(rs)).to.be.within(0.35, 0.65);
+    // Half of each core: half of what the same two cores give honestly (0.42–0.53 measured: the share a busy loop leaves depends on how the two vCPUs scale).
+    expect(ratio('half speed'), ratios('half speed')).to.be.within(0.3, 0.65);
   });
 
   it('half the cores it claims (2 claimed, a 1-CPU quota): "fewer cores than claimed", at most about half the throughput', async () => {
