@@ -41,6 +41,7 @@ export async function startUpstream(tag: string, port: number): Promise<Upstream
   const ns = `pzt-up-${tag}`;
   const host = `ptv${tag}h`.slice(0, 15);
   const peer = `ptv${tag}n`.slice(0, 15);
+  removeStaleUpstreams();
   removeUpstream(ns, host);
   run('ip', ['netns', 'add', ns]);
   run('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', peer]);
@@ -63,6 +64,15 @@ export async function startUpstream(tag: string, port: number): Promise<Upstream
       removeUpstream(ns, host);
     },
   };
+}
+
+/**
+ * Upstreams a killed test run left behind (any tag): their host end holds
+ * 198.18.77.1/30 too, and two routes to one subnet break the next run's.
+ */
+function removeStaleUpstreams(): void {
+  const names = run('ip', ['netns', 'list']).split('\n').map((line) => line.split(' ')[0]!);
+  for (const ns of names.filter((n) => n.startsWith('pzt-up-'))) removeUpstream(ns, `ptv${ns.slice('pzt-up-'.length)}h`.slice(0, 15));
 }
 
 function removeUpstream(ns: string, host: string): void {
